@@ -1,1 +1,467 @@
-fn main() {}
+//! The `braid` command.
+
+mod output;
+mod progress;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use braid_pipeline::Pipeline;
+use braid_runtime::{exit_code, Registry, RunError, RunOptions, RunReport};
+use braid_sandbox::{Sandbox, SandboxConfig};
+use braid_warehouse::Warehouse;
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// braid: pull marketing silos into one Parquet warehouse.
+#[derive(Debug, Parser)]
+#[command(name = "braid", version, about, long_about = None)]
+struct Cli {
+    /// Log format: `auto` shows progress bars on a terminal and plain logs otherwise.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto, env = "BRAID_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// More logging (-v info on a terminal, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Auto,
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check pipeline files: YAML, names, cron, connectors and their configs. Prints every error with file:line:column.
+    Validate {
+        /// Pipeline files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Connect to every source of a pipeline and report whether it authenticates.
+    Check {
+        /// Pipeline file.
+        file: PathBuf,
+    },
+    /// Print the catalog (streams, schemas, keys, cursors, sync modes) of a pipeline's sources.
+    Discover {
+        /// Pipeline file.
+        file: PathBuf,
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a pipeline once.
+    Run {
+        /// Pipeline file.
+        file: PathBuf,
+        /// Warehouse directory (overrides the pipeline's `warehouse`).
+        #[arg(long)]
+        warehouse: Option<PathBuf>,
+        /// Also write the JSON run report here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Start the vendor sandbox and run every pipeline in `pipelines/` against it.
+    Demo {
+        /// Warehouse directory.
+        #[arg(long, default_value = "warehouse")]
+        warehouse: PathBuf,
+        /// Directory of pipeline files.
+        #[arg(long, default_value = "pipelines")]
+        pipelines: PathBuf,
+        /// HubSpot contacts the sandbox serves.
+        #[arg(long, default_value_t = 3000)]
+        contacts: u64,
+    },
+    /// Serve the vendor API emulations on loopback until Ctrl-C.
+    Sandbox {
+        /// Port on 127.0.0.1.
+        #[arg(long, default_value_t = 8089)]
+        port: u16,
+        /// Seed of the generated data.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// HubSpot contacts to serve.
+        #[arg(long, default_value_t = 3000)]
+        contacts: u64,
+        /// HubSpot companies to serve.
+        #[arg(long, default_value_t = 500)]
+        companies: u64,
+        /// HubSpot deals to serve.
+        #[arg(long, default_value_t = 1500)]
+        deals: u64,
+        /// Requests per second before HubSpot-style 429s (0 = unlimited).
+        #[arg(long, default_value_t = 100)]
+        rate_limit: u32,
+    },
+    /// Print the JSON Schema of pipeline files (for editor autocompletion).
+    Schema,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let interactive = progress::stderr_is_terminal() && cli.log_format == LogFormat::Auto;
+    output::init_logging(cli.log_format == LogFormat::Json, interactive, cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit_code::INTERNAL as u8);
+        }
+    };
+    let code = runtime.block_on(dispatch(cli.command, interactive));
+    ExitCode::from(code as u8)
+}
+
+async fn dispatch(command: Command, interactive: bool) -> i32 {
+    let result = match command {
+        Command::Validate { files } => validate(&files).await,
+        Command::Check { file } => check(&file).await,
+        Command::Discover { file, source, json } => discover(&file, source.as_deref(), json).await,
+        Command::Run { file, warehouse, report } => run(&file, warehouse, report, interactive).await,
+        Command::Demo {
+            warehouse,
+            pipelines,
+            contacts,
+        } => demo(&warehouse, &pipelines, contacts, interactive).await,
+        Command::Sandbox {
+            port,
+            seed,
+            contacts,
+            companies,
+            deals,
+            rate_limit,
+        } => sandbox(port, seed, contacts, companies, deals, rate_limit).await,
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&braid_pipeline::json_schema()).unwrap_or_default());
+            Ok(exit_code::OK)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit_code::INTERNAL
+        }
+    }
+}
+
+fn registry_for(file: &Path) -> Registry {
+    let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    Registry::builtin(if dir.as_os_str().is_empty() { Path::new(".") } else { &dir })
+}
+
+/// Loads a pipeline, printing its errors; `None` means exit with CONFIG.
+fn load(file: &Path, env: &dyn Fn(&str) -> Option<String>) -> Option<Pipeline> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}: cannot read: {e}", file.display());
+            return None;
+        }
+    };
+    match braid_pipeline::parse(&text, &file.display().to_string(), env) {
+        Ok(p) => Some(p),
+        Err(errors) => {
+            eprintln!("{errors}");
+            None
+        }
+    }
+}
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+async fn validate(files: &[PathBuf]) -> anyhow::Result<i32> {
+    let mut ok = true;
+    for file in files {
+        let Some(pipeline) = load(file, &process_env) else {
+            ok = false;
+            continue;
+        };
+        let registry = registry_for(file);
+        let mut file_ok = true;
+        for source in &pipeline.sources {
+            let name = &source.name.value;
+            match registry.get(&source.connector.value) {
+                None => {
+                    file_ok = false;
+                    eprintln!(
+                        "{}",
+                        pipeline.diagnostic(
+                            source.connector.location,
+                            &format!("sources.{name}.connector"),
+                            &format!(
+                                "unknown connector `{}`; expected one of: {}",
+                                source.connector.value,
+                                registry.names().join(", ")
+                            ),
+                        )
+                    );
+                }
+                Some(connector) => {
+                    if let Err(e) = connector.build(source.config.clone()) {
+                        file_ok = false;
+                        eprintln!(
+                            "{}",
+                            pipeline.diagnostic(source.config_location, &format!("sources.{name}.config"), &e.to_string())
+                        );
+                    }
+                }
+            }
+        }
+        if file_ok {
+            println!("{}: ok ({} source(s))", file.display(), pipeline.sources.len());
+        }
+        ok &= file_ok;
+    }
+    Ok(if ok { exit_code::OK } else { exit_code::CONFIG })
+}
+
+async fn check(file: &Path) -> anyhow::Result<i32> {
+    let Some(pipeline) = load(file, &process_env) else {
+        return Ok(exit_code::CONFIG);
+    };
+    let registry = registry_for(file);
+    let mut worst = exit_code::OK;
+    for source in &pipeline.sources {
+        let name = &source.name.value;
+        let Some(connector) = registry.get(&source.connector.value) else {
+            eprintln!("{name}: unknown connector `{}`", source.connector.value);
+            worst = worst.max(exit_code::CONFIG);
+            continue;
+        };
+        let outcome = match connector.build(source.config.clone()) {
+            Ok(built) => built.check().await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(o) => println!("{name}: ok: {}", o.message),
+            Err(e) => {
+                let err = RunError::Source {
+                    source_name: name.clone(),
+                    error: e,
+                };
+                eprintln!("{name}: FAILED ({}): {err}", err.kind());
+                worst = worst.max(err.exit_code());
+            }
+        }
+    }
+    Ok(worst)
+}
+
+async fn discover(file: &Path, only: Option<&str>, json: bool) -> anyhow::Result<i32> {
+    let Some(pipeline) = load(file, &process_env) else {
+        return Ok(exit_code::CONFIG);
+    };
+    let registry = registry_for(file);
+    let mut catalogs = serde_json::Map::new();
+    for source in &pipeline.sources {
+        let name = &source.name.value;
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
+        let Some(connector) = registry.get(&source.connector.value) else {
+            eprintln!("{name}: unknown connector `{}`", source.connector.value);
+            return Ok(exit_code::CONFIG);
+        };
+        let catalog = match connector.build(source.config.clone()) {
+            Ok(built) => built.discover().await,
+            Err(e) => Err(e),
+        };
+        let catalog = match catalog {
+            Ok(c) => c,
+            Err(e) => {
+                let err = RunError::Source {
+                    source_name: name.clone(),
+                    error: e,
+                };
+                eprintln!("error: {err}");
+                return Ok(err.exit_code());
+            }
+        };
+        if json {
+            catalogs.insert(name.clone(), serde_json::to_value(&catalog).context("serialising the catalog")?);
+        } else {
+            output::print_catalog(name, &catalog);
+        }
+    }
+    if only.is_some() && catalogs.is_empty() && json {
+        eprintln!("no source named `{}` in {}", only.unwrap_or_default(), file.display());
+        return Ok(exit_code::CONFIG);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&catalogs)?);
+    }
+    Ok(exit_code::OK)
+}
+
+/// A run's cancel signal, flipped by SIGINT/SIGTERM.
+fn cancel_on_signals() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("stop requested: committing at the next checkpoint (Ctrl-C again to abort)");
+        let _ = tx.send(true);
+        wait_for_signal().await;
+        eprintln!("aborted; uncommitted data is discarded on the next start");
+        std::process::exit(exit_code::INTERRUPTED);
+    });
+    rx
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn run_one(
+    pipeline: &Pipeline,
+    file: &Path,
+    warehouse: &Warehouse,
+    interactive: bool,
+    cancel: tokio::sync::watch::Receiver<bool>,
+) -> (RunReport, Option<RunError>) {
+    let registry = registry_for(file);
+    let mut options = RunOptions::new();
+    options.cancel = cancel;
+    let live = options.live.clone();
+    let display = progress::Display::start(live, interactive, &pipeline.name);
+    let result = braid_runtime::run_pipeline(pipeline, &registry, warehouse, options).await;
+    display.finish().await;
+    match result {
+        Ok(report) => (report, None),
+        Err((report, e)) => (report, Some(e)),
+    }
+}
+
+fn open_warehouse(dir: &Path) -> Result<Warehouse, i32> {
+    Warehouse::open(dir).map_err(|e| {
+        eprintln!("error: warehouse {}: {e}", dir.display());
+        exit_code::WAREHOUSE
+    })
+}
+
+async fn run(file: &Path, warehouse: Option<PathBuf>, report_path: Option<PathBuf>, interactive: bool) -> anyhow::Result<i32> {
+    let Some(pipeline) = load(file, &process_env) else {
+        return Ok(exit_code::CONFIG);
+    };
+    let dir = warehouse
+        .or_else(|| pipeline.warehouse.clone().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("warehouse"));
+    let wh = match open_warehouse(&dir) {
+        Ok(w) => w,
+        Err(code) => return Ok(code),
+    };
+    let (report, error) = run_one(&pipeline, file, &wh, interactive, cancel_on_signals()).await;
+    if let Some(path) = report_path {
+        std::fs::write(&path, serde_json::to_vec_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    output::print_summary(&[report], &dir);
+    Ok(match error {
+        None => exit_code::OK,
+        Some(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    })
+}
+
+async fn demo(warehouse: &Path, pipelines: &Path, contacts: u64, interactive: bool) -> anyhow::Result<i32> {
+    let mut config = SandboxConfig::default();
+    config.hubspot.contacts = contacts;
+    let sandbox = Sandbox::start(config.clone(), "127.0.0.1:0".parse()?)
+        .await
+        .context("starting the vendor sandbox")?;
+    eprintln!("vendor sandbox listening on {}", sandbox.base_url());
+    let overlay: Vec<(String, String)> = vec![
+        ("HUBSPOT_BASE_URL".into(), sandbox.hubspot_base_url()),
+        ("HUBSPOT_ACCESS_TOKEN".into(), config.hubspot.access_token.clone()),
+    ];
+    let env = move |name: &str| {
+        overlay
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(pipelines)
+        .with_context(|| format!("reading {}", pipelines.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        anyhow::bail!("no pipeline files (*.yaml) in {}", pipelines.display());
+    }
+    let wh = match open_warehouse(warehouse) {
+        Ok(w) => w,
+        Err(code) => return Ok(code),
+    };
+    let cancel = cancel_on_signals();
+    let mut reports = Vec::new();
+    let mut worst = exit_code::OK;
+    for file in &files {
+        let Some(pipeline) = load(file, &env) else {
+            worst = worst.max(exit_code::CONFIG);
+            continue;
+        };
+        let (report, error) = run_one(&pipeline, file, &wh, interactive, cancel.clone()).await;
+        if let Some(e) = error {
+            eprintln!("{}: error: {e}", file.display());
+            worst = worst.max(e.exit_code());
+        }
+        reports.push(report);
+    }
+    sandbox.shutdown().await;
+    output::print_summary(&reports, warehouse);
+    Ok(worst)
+}
+
+async fn sandbox(port: u16, seed: u64, contacts: u64, companies: u64, deals: u64, rate_limit: u32) -> anyhow::Result<i32> {
+    let mut config = SandboxConfig {
+        seed,
+        ..SandboxConfig::default()
+    };
+    config.hubspot.contacts = contacts;
+    config.hubspot.companies = companies;
+    config.hubspot.deals = deals;
+    config.hubspot.requests_per_second = (rate_limit > 0).then_some(rate_limit);
+    let token = config.hubspot.access_token.clone();
+    let sandbox = Sandbox::start(config, ([127, 0, 0, 1], port).into())
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+    println!("vendor sandbox on {}", sandbox.base_url());
+    println!("  HubSpot CRM v3: {}  (Authorization: Bearer {token})", sandbox.hubspot_base_url());
+    println!("  try: curl -H 'Authorization: Bearer {token}' '{}/crm/v3/objects/contacts?limit=2'", sandbox.hubspot_base_url());
+    println!("  run a pipeline against it: HUBSPOT_BASE_URL={} HUBSPOT_ACCESS_TOKEN={token} braid run pipelines/hubspot_crm.yaml", sandbox.hubspot_base_url());
+    let _ = tokio::signal::ctrl_c().await;
+    sandbox.shutdown().await;
+    Ok(exit_code::OK)
+}

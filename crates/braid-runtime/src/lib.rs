@@ -1,1 +1,17 @@
-//! braid-runtime
+//! Runs braid pipelines: builds each source from the [`Registry`], reads its
+//! streams, de-duplicates the cursor boundary, lands batches through a
+//! byte-bounded channel into the warehouse's writers, and commits data and
+//! state together at checkpoints.
+
+pub mod budget;
+mod error;
+mod registry;
+mod report;
+mod run;
+mod tracker;
+
+pub use error::{exit_code, RunError};
+pub use registry::Registry;
+pub use report::{ErrorReport, RunReport, RunStatus, StreamReport};
+pub use run::{prepare_source, run_pipeline, LiveStats, LiveStream, RunOptions};
+pub use tracker::StreamTracker;
