@@ -101,6 +101,9 @@ enum Command {
         /// Requests per second before HubSpot-style 429s (0 = unlimited).
         #[arg(long, default_value_t = 100)]
         rate_limit: u32,
+        /// Search requests per second before 429s (HubSpot allows 5; 0 = unlimited).
+        #[arg(long, default_value_t = 5)]
+        search_rate_limit: u32,
     },
     /// Print the JSON Schema of pipeline files (for editor autocompletion).
     Schema,
@@ -139,7 +142,8 @@ async fn dispatch(command: Command, interactive: bool) -> i32 {
             companies,
             deals,
             rate_limit,
-        } => sandbox(port, seed, contacts, companies, deals, rate_limit).await,
+            search_rate_limit,
+        } => sandbox(port, seed, (contacts, companies, deals), (rate_limit, search_rate_limit)).await,
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&braid_pipeline::json_schema()).unwrap_or_default());
             Ok(exit_code::OK)
@@ -444,7 +448,9 @@ async fn demo(warehouse: &Path, pipelines: &Path, contacts: u64, interactive: bo
     Ok(worst)
 }
 
-async fn sandbox(port: u16, seed: u64, contacts: u64, companies: u64, deals: u64, rate_limit: u32) -> anyhow::Result<i32> {
+async fn sandbox(port: u16, seed: u64, sizes: (u64, u64, u64), limits: (u32, u32)) -> anyhow::Result<i32> {
+    let (contacts, companies, deals) = sizes;
+    let (rate_limit, search_rate_limit) = limits;
     let mut config = SandboxConfig {
         seed,
         ..SandboxConfig::default()
@@ -453,6 +459,7 @@ async fn sandbox(port: u16, seed: u64, contacts: u64, companies: u64, deals: u64
     config.hubspot.companies = companies;
     config.hubspot.deals = deals;
     config.hubspot.requests_per_second = (rate_limit > 0).then_some(rate_limit);
+    config.hubspot.search_requests_per_second = (search_rate_limit > 0).then_some(search_rate_limit);
     let token = config.hubspot.access_token.clone();
     let sandbox = Sandbox::start(config, ([127, 0, 0, 1], port).into())
         .await
