@@ -203,7 +203,7 @@ async fn validate(files: &[PathBuf]) -> anyhow::Result<i32> {
                         "{}",
                         pipeline.diagnostic(
                             source.connector.location,
-                            &format!("sources.{name}.connector"),
+                            format!("{}.connector", source.path),
                             &format!(
                                 "unknown connector `{}`; expected one of: {}",
                                 source.connector.value,
@@ -217,7 +217,7 @@ async fn validate(files: &[PathBuf]) -> anyhow::Result<i32> {
                         file_ok = false;
                         eprintln!(
                             "{}",
-                            pipeline.diagnostic(source.config_location, &format!("sources.{name}.config"), &e.to_string())
+                            pipeline.diagnostic(source.config_location, format!("{}.config", source.path), &e.to_string())
                         );
                     }
                 }

@@ -172,7 +172,7 @@ pub async fn prepare_source(
             pipeline
                 .diagnostic(
                     source.connector.location,
-                    &format!("sources.{name}.connector"),
+                    format!("{}.connector", source.path),
                     &format!(
                         "unknown connector `{}`; expected one of: {}",
                         source.connector.value,
@@ -185,7 +185,7 @@ pub async fn prepare_source(
     let built = connector.build(source.config.clone()).map_err(|e| match e {
         braid_core::Error::Config(msg) => RunError::Config(
             pipeline
-                .diagnostic(source.config_location, &format!("sources.{name}.config"), &msg)
+                .diagnostic(source.config_location, format!("{}.config", source.path), &msg)
                 .to_string(),
         ),
         other => RunError::Source {
@@ -213,7 +213,7 @@ pub async fn prepare_source(
                     pipeline
                         .diagnostic(
                             sel.name.location,
-                            &format!("sources.{name}.streams"),
+                            sel.path.clone(),
                             &format!("unknown stream `{}`; expected one of: {}", sel.name.value, known.join(", ")),
                         )
                         .to_string(),
@@ -225,7 +225,7 @@ pub async fn prepare_source(
                     pipeline
                         .diagnostic(
                             sel.name.location,
-                            &format!("sources.{name}.streams.{}", s.name),
+                            sel.path.clone(),
                             &format!("stream `{}` does not support {mode}", s.name),
                         )
                         .to_string(),
