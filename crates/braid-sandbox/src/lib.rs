@@ -1,1 +1,309 @@
-//! braid-sandbox
+//! Loopback emulations of vendor APIs, for tests, the demo and benchmarks.
+//!
+//! Each vendor is a module with its own router, speaking the vendor's real
+//! wire format (auth headers, paging, error bodies, rate limits) over data
+//! generated deterministically from a seed, so millions of records are served
+//! without being stored. Admin endpoints under `/_sandbox` let tests modify
+//! records and inject faults:
+//!
+//! - `POST /_sandbox/hubspot/mutate` `{"object":"contacts","count":50,"create":0}`
+//! - `POST /_sandbox/faults` `{"path_prefix":"/crm/v3/objects/contacts","kind":"status","status":500,"count":2}`
+//!   (kinds: `status`, `repeat_paging`, `truncate`, `delay_ms` with `"ms"`)
+//! - `GET /_sandbox/stats`, `POST /_sandbox/reset`
+
+pub mod hubspot;
+mod rng;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+pub use hubspot::HubSpotConfig;
+
+/// What the sandbox serves.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Seed of every generated value.
+    pub seed: u64,
+    /// The HubSpot emulation.
+    pub hubspot: HubSpotConfig,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            hubspot: HubSpotConfig::default(),
+        }
+    }
+}
+
+/// A running sandbox.
+pub struct Sandbox {
+    addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sandbox {
+    /// Binds `addr` (port 0 = any free port) and serves until [`Sandbox::shutdown`].
+    pub async fn start(config: SandboxConfig, addr: SocketAddr) -> std::io::Result<Sandbox> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(AppState {
+            base_url: format!("http://{addr}"),
+            hubspot: hubspot::HubSpot::new(config.hubspot.clone(), config.seed),
+            faults: Mutex::new(Vec::new()),
+            stats: Mutex::new(Stats::default()),
+            windows: Mutex::new(BTreeMap::new()),
+            requests: AtomicU64::new(0),
+        });
+        let app = Router::new()
+            .merge(hubspot::router())
+            .layer(middleware::from_fn_with_state(state.clone(), vendor_gate))
+            .merge(hubspot::admin_router())
+            .route("/_sandbox/faults", post(add_fault))
+            .route("/_sandbox/stats", get(stats))
+            .route("/_sandbox/reset", post(reset))
+            .with_state(state);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = rx.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "sandbox server stopped");
+            }
+        });
+        tracing::info!(%addr, "vendor sandbox listening");
+        Ok(Sandbox {
+            addr,
+            shutdown: Some(tx),
+            task,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Where a HubSpot client points its base URL (HubSpot paths start with `/crm/v3`).
+    pub fn hubspot_base_url(&self) -> String {
+        self.base_url()
+    }
+
+    /// Stops serving and waits for the server to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub(crate) struct AppState {
+    pub(crate) base_url: String,
+    pub(crate) hubspot: hubspot::HubSpot,
+    faults: Mutex<Vec<Fault>>,
+    stats: Mutex<Stats>,
+    /// Per-second request windows by budget name: (second, count).
+    windows: Mutex<BTreeMap<&'static str, (u64, u32)>>,
+    requests: AtomicU64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Fault {
+    path_prefix: String,
+    kind: String,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    ms: Option<u64>,
+    #[serde(default = "one")]
+    count: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct Stats {
+    requests: u64,
+    by_status: BTreeMap<String, u64>,
+    by_path: BTreeMap<String, u64>,
+}
+
+/// Marks a request whose response must repeat the request's page token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RepeatPaging;
+
+/// A HubSpot-style correlation id.
+pub(crate) fn correlation_id() -> String {
+    static N: AtomicU64 = AtomicU64::new(1);
+    let n = rng::mix(N.fetch_add(1, Ordering::Relaxed));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        n >> 32,
+        (n >> 16) & 0xffff,
+        n & 0xfff,
+        (n >> 20) & 0xfff,
+        rng::mix(n) & 0xffff_ffff_ffff
+    )
+}
+
+/// HubSpot's error body.
+pub(crate) fn error_body(category: &str, message: &str) -> String {
+    serde_json::json!({
+        "status": "error",
+        "message": message,
+        "correlationId": correlation_id(),
+        "category": category,
+    })
+    .to_string()
+}
+
+fn take_fault(state: &AppState, path: &str) -> Option<Fault> {
+    let mut faults = state.faults.lock().unwrap_or_else(|p| p.into_inner());
+    let pos = faults.iter().position(|f| path.starts_with(&f.path_prefix) && f.count > 0)?;
+    faults[pos].count -= 1;
+    let f = faults[pos].clone();
+    if faults[pos].count == 0 {
+        faults.remove(pos);
+    }
+    Some(f)
+}
+
+/// Returns the remaining budget, or `None` when the window's budget is spent.
+fn spend(state: &AppState, bucket: &'static str, limit: u32) -> Option<u32> {
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut w = state.windows.lock().unwrap_or_else(|p| p.into_inner());
+    let entry = w.entry(bucket).or_insert((second, 0));
+    if entry.0 != second {
+        *entry = (second, 0);
+    }
+    if entry.1 >= limit {
+        return None;
+    }
+    entry.1 += 1;
+    Some(limit - entry.1)
+}
+
+/// Faults, auth, rate limits and stats in front of every vendor endpoint.
+async fn vendor_gate(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    state.requests.fetch_add(1, Ordering::Relaxed);
+    let path = req.uri().path().to_owned();
+    let fault = take_fault(&state, &path);
+    let mut truncate = false;
+    let response = 'resp: {
+        if let Some(f) = &fault {
+            match f.kind.as_str() {
+                "status" => {
+                    let status = StatusCode::from_u16(f.status.unwrap_or(500)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    break 'resp match status.as_u16() {
+                        429 => hubspot::rate_limited(state.hubspot.config.requests_per_second.unwrap_or(100)),
+                        401 => hubspot::unauthorized(),
+                        _ => (
+                            status,
+                            [("content-type", "application/json;charset=utf-8")],
+                            error_body("INTERNAL_ERROR", "internal error, reference: sandbox fault injection"),
+                        )
+                            .into_response(),
+                    };
+                }
+                "delay_ms" => tokio::time::sleep(Duration::from_millis(f.ms.unwrap_or(1000))).await,
+                "repeat_paging" => {
+                    req.extensions_mut().insert(RepeatPaging);
+                }
+                "truncate" => truncate = true,
+                _ => {}
+            }
+        }
+        if !hubspot::authorized(req.headers(), &state.hubspot.config.access_token) {
+            break 'resp hubspot::unauthorized();
+        }
+        let search = path.ends_with("/search");
+        let general = state.hubspot.config.requests_per_second;
+        let mut remaining = None;
+        if let Some(limit) = general {
+            match spend(&state, "general", limit) {
+                Some(r) => remaining = Some((limit, r)),
+                None => break 'resp hubspot::rate_limited(limit),
+            }
+        }
+        if search {
+            if let Some(limit) = state.hubspot.config.search_requests_per_second {
+                if spend(&state, "search", limit).is_none() {
+                    break 'resp hubspot::rate_limited(limit);
+                }
+            }
+        }
+        let mut resp = next.run(req).await;
+        if let Some((limit, r)) = remaining {
+            hubspot::rate_headers(resp.headers_mut(), limit, r);
+        }
+        resp
+    };
+    let response = if truncate {
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+        let cut = bytes.slice(..bytes.len() / 2);
+        let mut parts = parts;
+        parts.headers.remove("content-length");
+        Response::from_parts(parts, Body::from(cut))
+    } else {
+        response
+    };
+    let mut stats = state.stats.lock().unwrap_or_else(|p| p.into_inner());
+    stats.requests += 1;
+    *stats.by_status.entry(response.status().as_u16().to_string()).or_default() += 1;
+    *stats.by_path.entry(path).or_default() += 1;
+    response
+}
+
+async fn add_fault(State(state): State<Arc<AppState>>, Json(fault): Json<Fault>) -> Response {
+    match fault.kind.as_str() {
+        "status" | "repeat_paging" | "truncate" | "delay_ms" => {}
+        other => return (StatusCode::BAD_REQUEST, format!("unknown fault kind {other}")).into_response(),
+    }
+    state.faults.lock().unwrap_or_else(|p| p.into_inner()).push(fault);
+    Json(serde_json::json!({"ok": true})).into_response()
+}
+
+async fn stats(State(state): State<Arc<AppState>>) -> Response {
+    let stats = state.stats.lock().unwrap_or_else(|p| p.into_inner());
+    Json(serde_json::to_value(&*stats).unwrap_or_default()).into_response()
+}
+
+async fn reset(State(state): State<Arc<AppState>>) -> Response {
+    state.faults.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    *state.stats.lock().unwrap_or_else(|p| p.into_inner()) = Stats::default();
+    state.hubspot.reset();
+    Json(serde_json::json!({"ok": true})).into_response()
+}
