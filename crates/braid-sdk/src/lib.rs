@@ -1,1 +1,14 @@
-//! braid-sdk
+//! What a braid connector author depends on.
+//!
+//! The contract ([`Source`], [`Message`], [`Error`], …) re-exported from
+//! `braid-core`, plus the helpers every HTTP connector needs: an
+//! [`HttpClient`] with retries (exponential backoff with jitter, `Retry-After`),
+//! client-side rate limits and bounded concurrency whose errors never carry
+//! secrets, and a [`PageTokenGuard`] that stops a paginator from looping.
+
+mod http;
+mod paging;
+
+pub use braid_core::*;
+pub use http::{HttpClient, HttpConfig, HttpResponse, HttpStats};
+pub use paging::PageTokenGuard;
