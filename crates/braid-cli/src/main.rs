@@ -195,7 +195,6 @@ async fn validate(files: &[PathBuf]) -> anyhow::Result<i32> {
         let registry = registry_for(file);
         let mut file_ok = true;
         for source in &pipeline.sources {
-            let name = &source.name.value;
             match registry.get(&source.connector.value) {
                 None => {
                     file_ok = false;

@@ -79,10 +79,9 @@ impl StreamTracker {
         let cursor = batch.column_by_name(cursor_name).cloned().ok_or_else(|| {
             RunError::data(&self.stream, format!("batch has no cursor column `{cursor_name}`"))
         })?;
-        let keys = KeyColumns::new(&batch, &self.primary_key, &self.stream)?;
-
-        let batch = match &self.skip_cursor {
+        let mask = match &self.skip_cursor {
             Some(skip) if !self.skip_keys.is_empty() => {
+                let keys = KeyColumns::new(&batch, &self.primary_key, &self.stream)?;
                 let mut keep = Vec::with_capacity(batch.num_rows());
                 let mut dropped = 0u64;
                 for i in 0..batch.num_rows() {
@@ -91,21 +90,25 @@ impl StreamTracker {
                     dropped += drop_row as u64;
                     keep.push(!drop_row);
                 }
-                if dropped == 0 {
-                    batch
-                } else {
-                    self.rows_deduplicated += dropped;
-                    arrow_select::filter::filter_record_batch(&batch, &BooleanArray::from(keep))?
-                }
+                (dropped > 0).then(|| (BooleanArray::from(keep), dropped))
             }
-            _ => batch,
+            _ => None,
+        };
+        let batch = match mask {
+            Some((keep, dropped)) => {
+                self.rows_deduplicated += dropped;
+                arrow_select::filter::filter_record_batch(&batch, &keep)?
+            }
+            None => batch,
         };
         if batch.num_rows() == 0 {
             return Ok(batch);
         }
-        let cursor = batch.column_by_name(cursor_name).cloned().expect("column checked above");
-        let keys = KeyColumns::new(&batch, &self.primary_key, &self.stream)?;
-        self.observe(&cursor, &keys)?;
+        {
+            let cursor = batch.column_by_name(cursor_name).cloned().expect("column checked above");
+            let keys = KeyColumns::new(&batch, &self.primary_key, &self.stream)?;
+            self.observe(&cursor, &keys)?;
+        }
         Ok(batch)
     }
 
