@@ -13,11 +13,23 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
 #[test]
 fn malformed_yaml_reports_file_line_and_column() {
     let tmp = tempfile::tempdir().unwrap();
-    let f = write(tmp.path(), "bad.yaml", "name: x\nsources:\n  - name: a\n    connector: [unclosed\n");
+    let f = write(
+        tmp.path(),
+        "bad.yaml",
+        "name: x\nsources:\n  - name: a\n    connector: [unclosed\n",
+    );
     let ran = braid(&["validate", &f], &[]);
     assert_eq!(ran.code, 2, "{}", ran.all());
-    assert!(ran.stderr.contains("bad.yaml:"), "names the file: {}", ran.stderr);
-    assert!(ran.stderr.contains(":4:") || ran.stderr.contains(":5:"), "names the line: {}", ran.stderr);
+    assert!(
+        ran.stderr.contains("bad.yaml:"),
+        "names the file: {}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains(":4:") || ran.stderr.contains(":5:"),
+        "names the line: {}",
+        ran.stderr
+    );
 }
 
 #[test]
@@ -31,7 +43,11 @@ fn unknown_connector_and_bad_sync_mode_point_at_their_lines() {
     let ran = braid(&["validate", &f], &[]);
     assert_eq!(ran.code, 2, "{}", ran.all());
     assert!(ran.stderr.contains("p.yaml:4:"), "{}", ran.stderr);
-    assert!(ran.stderr.contains("hubspott") && ran.stderr.contains("hubspot"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("hubspott") && ran.stderr.contains("hubspot"),
+        "{}",
+        ran.stderr
+    );
 
     let g = write(
         tmp.path(),
@@ -41,7 +57,11 @@ fn unknown_connector_and_bad_sync_mode_point_at_their_lines() {
     let ran = braid(&["validate", &g], &[]);
     assert_eq!(ran.code, 2, "{}", ran.all());
     assert!(ran.stderr.contains("q.yaml:8:"), "{}", ran.stderr);
-    assert!(ran.stderr.contains("incremental"), "says what was expected: {}", ran.stderr);
+    assert!(
+        ran.stderr.contains("incremental"),
+        "says what was expected: {}",
+        ran.stderr
+    );
 }
 
 #[test]
@@ -52,9 +72,21 @@ fn a_missing_environment_variable_is_named() {
         "p.yaml",
         "name: p\nsources:\n  - name: crm\n    connector: hubspot\n    config:\n      access_token: ${BRAID_TEST_SURELY_UNSET_TOKEN}\n",
     );
-    let ran = braid(&["run", &f, "--warehouse", &tmp.path().join("wh").display().to_string()], &[]);
+    let ran = braid(
+        &[
+            "run",
+            &f,
+            "--warehouse",
+            &tmp.path().join("wh").display().to_string(),
+        ],
+        &[],
+    );
     assert_eq!(ran.code, 2, "{}", ran.all());
-    assert!(ran.stderr.contains("BRAID_TEST_SURELY_UNSET_TOKEN"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("BRAID_TEST_SURELY_UNSET_TOKEN"),
+        "{}",
+        ran.stderr
+    );
     assert!(ran.stderr.contains("p.yaml:6:"), "{}", ran.stderr);
 }
 

@@ -41,7 +41,10 @@ async fn sigkill_mid_run_then_rerun_lands_every_record_exactly_once() {
     let tmp = tempfile::tempdir().unwrap();
     let wh = tmp.path().join("wh");
     // Commit often so the kill lands between commits, with data both committed and in flight.
-    let pipeline = hubspot_pipeline(tmp.path(), "options:\n  commit_every_bytes: 262144\n  commit_every_seconds: 1\n");
+    let pipeline = hubspot_pipeline(
+        tmp.path(),
+        "options:\n  commit_every_bytes: 262144\n  commit_every_seconds: 1\n",
+    );
 
     let mut child = std::process::Command::new(braid_bin())
         .args(run_args(&pipeline, &wh, &tmp.path().join("r1.json")))
@@ -63,7 +66,10 @@ async fn sigkill_mid_run_then_rerun_lands_every_record_exactly_once() {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("braid finished ({status}) before it could be killed; make the sandbox bigger");
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "no commit within 120 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no commit within 120 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.kill().expect("SIGKILL braid");
@@ -72,27 +78,62 @@ async fn sigkill_mid_run_then_rerun_lands_every_record_exactly_once() {
     let contacts = raw(&wh, "hubspot", "contacts");
     let companies = raw(&wh, "hubspot", "companies");
     let partial_contacts = duckdb_int(&format!("SELECT count(*) FROM {contacts}"));
-    assert!(partial_contacts > 0 && partial_contacts < 60_000, "killed mid-run: {partial_contacts}");
+    assert!(
+        partial_contacts > 0 && partial_contacts < 60_000,
+        "killed mid-run: {partial_contacts}"
+    );
     // What is visible after the kill is whole: no duplicates, every file readable.
-    assert_eq!(duckdb_int(&format!("SELECT count(*) - count(DISTINCT id) FROM {contacts}")), 0);
+    assert_eq!(
+        duckdb_int(&format!(
+            "SELECT count(*) - count(DISTINCT id) FROM {contacts}"
+        )),
+        0
+    );
 
     let r2 = tmp.path().join("r2.json");
     let ran = braid_async(run_args(&pipeline, &wh, &r2), hubspot_env(&sb, TOKEN)).await;
     assert_eq!(ran.code, 0, "re-run failed:\n{}", ran.all());
 
-    assert_eq!(duckdb_int(&format!("SELECT count(*) FROM {contacts}")), 60_000);
-    assert_eq!(duckdb_int(&format!("SELECT count(DISTINCT id) FROM {contacts}")), 60_000);
-    assert_eq!(duckdb_int(&format!("SELECT count(*) FROM {companies}")), 40_000);
-    assert_eq!(duckdb_int(&format!("SELECT count(DISTINCT id) FROM {companies}")), 40_000);
-    assert_eq!(duckdb_int(&format!("SELECT count(*) FROM {}", raw(&wh, "hubspot", "deals"))), 500);
+    assert_eq!(
+        duckdb_int(&format!("SELECT count(*) FROM {contacts}")),
+        60_000
+    );
+    assert_eq!(
+        duckdb_int(&format!("SELECT count(DISTINCT id) FROM {contacts}")),
+        60_000
+    );
+    assert_eq!(
+        duckdb_int(&format!("SELECT count(*) FROM {companies}")),
+        40_000
+    );
+    assert_eq!(
+        duckdb_int(&format!("SELECT count(DISTINCT id) FROM {companies}")),
+        40_000
+    );
+    assert_eq!(
+        duckdb_int(&format!(
+            "SELECT count(*) FROM {}",
+            raw(&wh, "hubspot", "deals")
+        )),
+        500
+    );
 
     // The re-run resumed rather than starting over.
     let rep = report(&r2);
     let c = stream_report(&rep, "contacts");
-    assert!(c["state_before"]["cursor"].is_object(), "contacts resumed from a committed cursor: {c}");
-    assert_eq!(c["rows_committed"].as_i64().unwrap() + partial_contacts, 60_000);
+    assert!(
+        c["state_before"]["cursor"].is_object(),
+        "contacts resumed from a committed cursor: {c}"
+    );
+    assert_eq!(
+        c["rows_committed"].as_i64().unwrap() + partial_contacts,
+        60_000
+    );
     let co = stream_report(&rep, "companies");
-    assert!(co["state_before"]["resume"].is_object(), "companies resumed mid full refresh: {co}");
+    assert!(
+        co["state_before"]["resume"].is_object(),
+        "companies resumed mid full refresh: {co}"
+    );
 
     // Nothing of the killed run is left in staging.
     let staging = wh.join("_braid/staging");

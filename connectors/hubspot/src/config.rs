@@ -73,7 +73,10 @@ fn number<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
     match N::deserialize(d)? {
         N::N(n) => Ok(n),
-        N::S(s) => s.trim().parse().map_err(|_| serde::de::Error::custom(format!("expected a number, got {s:?}"))),
+        N::S(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("expected a number, got {s:?}"))),
     }
 }
 
@@ -84,25 +87,39 @@ fn opt_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> 
 impl HubSpotConfig {
     /// Parses and checks a config.
     pub fn from_value(value: serde_json::Value) -> Result<Self, Error> {
-        let c: HubSpotConfig = serde_json::from_value(value).map_err(|e| Error::Config(e.to_string()))?;
+        let c: HubSpotConfig =
+            serde_json::from_value(value).map_err(|e| Error::Config(e.to_string()))?;
         if c.access_token.trim().is_empty() {
             return Err(Error::Config("access_token is empty".into()));
         }
         if !(1..=100).contains(&c.page_size) {
-            return Err(Error::Config(format!("page_size must be 1..=100 (HubSpot's maximum), got {}", c.page_size)));
+            return Err(Error::Config(format!(
+                "page_size must be 1..=100 (HubSpot's maximum), got {}",
+                c.page_size
+            )));
         }
         if !(1..=200).contains(&c.search_page_size) {
-            return Err(Error::Config(format!("search_page_size must be 1..=200, got {}", c.search_page_size)));
+            return Err(Error::Config(format!(
+                "search_page_size must be 1..=200, got {}",
+                c.search_page_size
+            )));
         }
         if c.stream_concurrency == 0 {
-            return Err(Error::Config("stream_concurrency must be at least 1".into()));
+            return Err(Error::Config(
+                "stream_concurrency must be at least 1".into(),
+            ));
         }
         if !(c.base_url.starts_with("http://") || c.base_url.starts_with("https://")) {
-            return Err(Error::Config(format!("base_url must start with http:// or https://, got {:?}", c.base_url)));
+            return Err(Error::Config(format!(
+                "base_url must start with http:// or https://, got {:?}",
+                c.base_url
+            )));
         }
         for k in c.properties.keys() {
             if crate::OBJECTS.iter().all(|o| o.name != k) {
-                return Err(Error::Config(format!("properties: unknown object {k:?}; expected contacts, companies or deals")));
+                return Err(Error::Config(format!(
+                    "properties: unknown object {k:?}; expected contacts, companies or deals"
+                )));
             }
         }
         Ok(c)
@@ -136,16 +153,22 @@ mod tests {
 
     #[test]
     fn numbers_as_strings_are_accepted_and_debug_hides_the_token() {
-        let c = HubSpotConfig::from_value(serde_json::json!({"access_token": "pat-SECRET", "page_size": "50"})).unwrap();
+        let c = HubSpotConfig::from_value(
+            serde_json::json!({"access_token": "pat-SECRET", "page_size": "50"}),
+        )
+        .unwrap();
         assert_eq!(c.page_size, 50);
         assert!(!format!("{c:?}").contains("SECRET"));
     }
 
     #[test]
     fn bad_values_name_the_field() {
-        let e = HubSpotConfig::from_value(serde_json::json!({"access_token": "x", "page_size": 500})).unwrap_err();
+        let e =
+            HubSpotConfig::from_value(serde_json::json!({"access_token": "x", "page_size": 500}))
+                .unwrap_err();
         assert!(e.to_string().contains("page_size"), "{e}");
-        let e = HubSpotConfig::from_value(serde_json::json!({"access_token": "x", "pagesize": 5})).unwrap_err();
+        let e = HubSpotConfig::from_value(serde_json::json!({"access_token": "x", "pagesize": 5}))
+            .unwrap_err();
         assert!(e.to_string().contains("pagesize"), "{e}");
         let e = HubSpotConfig::from_value(serde_json::json!({})).unwrap_err();
         assert!(e.to_string().contains("access_token"), "{e}");

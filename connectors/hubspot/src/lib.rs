@@ -20,8 +20,9 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use braid_sdk::{
-    Catalog, CheckOutcome, ConfiguredStream, Connector, ConnectorSpec, Error, HttpClient, HttpConfig, Message, MessageStream,
-    PageTokenGuard, ReadRequest, Result, Source, StreamDescriptor, StreamState, SyncMode,
+    Catalog, CheckOutcome, ConfiguredStream, Connector, ConnectorSpec, Error, HttpClient,
+    HttpConfig, Message, MessageStream, PageTokenGuard, ReadRequest, Result, Source,
+    StreamDescriptor, StreamState, SyncMode,
 };
 use futures::StreamExt;
 use serde::Deserialize;
@@ -73,7 +74,9 @@ impl Connector for HubSpotConnector {
     }
 
     fn build(&self, config: serde_json::Value) -> Result<Box<dyn Source>> {
-        Ok(Box::new(HubSpotSource::new(HubSpotConfig::from_value(config)?)?))
+        Ok(Box::new(HubSpotSource::new(HubSpotConfig::from_value(
+            config,
+        )?)?))
     }
 }
 
@@ -104,7 +107,9 @@ impl HubSpotSource {
     pub fn new(config: HubSpotConfig) -> Result<Self> {
         let mut http = HttpConfig::new(config.base_url.clone());
         http.max_retries = config.max_retries as u32;
-        http.requests_per_second = config.requests_per_second.and_then(|n| NonZeroU32::new(n as u32));
+        http.requests_per_second = config
+            .requests_per_second
+            .and_then(|n| NonZeroU32::new(n as u32));
         http.max_concurrency = (config.stream_concurrency as usize).max(1);
         http.error_message = hubspot_message;
         Ok(Self {
@@ -126,9 +131,19 @@ impl HubSpotSource {
         }
         let url = self.client.url(&format!("/crm/v3/properties/{}", obj.name));
         let token = self.config.access_token.clone();
-        let resp = self.client.send(|c| c.get(&url).bearer_auth(&token)).await?;
-        let props: Props = serde_json::from_slice(&resp.body)
-            .map_err(|e| Error::data(obj.name, format!("invalid properties response from /crm/v3/properties/{}: {e}", obj.name)))?;
+        let resp = self
+            .client
+            .send(|c| c.get(&url).bearer_auth(&token))
+            .await?;
+        let props: Props = serde_json::from_slice(&resp.body).map_err(|e| {
+            Error::data(
+                obj.name,
+                format!(
+                    "invalid properties response from /crm/v3/properties/{}: {e}",
+                    obj.name
+                ),
+            )
+        })?;
         let wanted = self.config.properties.get(obj.name);
         let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
         let mut fields = vec![
@@ -159,7 +174,10 @@ impl HubSpotSource {
             fields.push(Field::new(&p.name, dt, true));
         }
         if !fields.iter().any(|f| f.name() == obj.modified) {
-            return Err(Error::data(obj.name, format!("HubSpot did not list the {} property", obj.modified)));
+            return Err(Error::data(
+                obj.name,
+                format!("HubSpot did not list the {} property", obj.modified),
+            ));
         }
         Ok(StreamDescriptor {
             name: obj.name.into(),
@@ -180,7 +198,10 @@ impl Source for HubSpotSource {
             .send(|c| c.get(&url).query(&[("limit", "1")]).bearer_auth(&token))
             .await?;
         Ok(CheckOutcome {
-            message: format!("authenticated to {}; contacts are readable", self.config.base_url),
+            message: format!(
+                "authenticated to {}; contacts are readable",
+                self.config.base_url
+            ),
         })
     }
 
@@ -210,7 +231,9 @@ impl Source for HubSpotSource {
             });
         }
         let concurrency = self.config.stream_concurrency as usize;
-        Ok(futures::stream::iter(readers).flatten_unordered(concurrency).boxed())
+        Ok(futures::stream::iter(readers)
+            .flatten_unordered(concurrency)
+            .boxed())
     }
 }
 
@@ -238,7 +261,8 @@ impl StreamCtx {
     }
 
     fn decoder(&self) -> Result<PageDecoder> {
-        PageDecoder::new(self.schema(), self.obj.modified).map_err(|e| Error::Internal(format!("arrow-json decoder: {e}")))
+        PageDecoder::new(self.schema(), self.obj.modified)
+            .map_err(|e| Error::Internal(format!("arrow-json decoder: {e}")))
     }
 
     fn full_refresh(self) -> MessageStream {

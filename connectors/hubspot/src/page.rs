@@ -106,7 +106,10 @@ pub struct PageDecoder {
 
 impl PageDecoder {
     /// A decoder producing batches of `schema`.
-    pub fn new(schema: SchemaRef, modified_property: &'static str) -> Result<Self, arrow_schema::ArrowError> {
+    pub fn new(
+        schema: SchemaRef,
+        modified_property: &'static str,
+    ) -> Result<Self, arrow_schema::ArrowError> {
         let kinds = schema
             .fields()
             .iter()
@@ -119,7 +122,9 @@ impl PageDecoder {
                 (f.name().clone(), k)
             })
             .collect();
-        let decoder = ReaderBuilder::new(schema.clone()).with_batch_size(8192).build_decoder()?;
+        let decoder = ReaderBuilder::new(schema.clone())
+            .with_batch_size(8192)
+            .build_decoder()?;
         Ok(Self {
             schema,
             kinds,
@@ -130,8 +135,13 @@ impl PageDecoder {
     }
 
     /// Decodes a page body; records for which `skip(id, modified_ms)` is true are left out.
-    pub fn decode(&mut self, body: &[u8], skip: impl Fn(&str, Option<i64>) -> bool) -> Result<DecodedPage, String> {
-        let page: Page<'_> = serde_json::from_slice(body).map_err(|e| format!("invalid JSON in the response: {e}"))?;
+    pub fn decode(
+        &mut self,
+        body: &[u8],
+        skip: impl Fn(&str, Option<i64>) -> bool,
+    ) -> Result<DecodedPage, String> {
+        let page: Page<'_> = serde_json::from_slice(body)
+            .map_err(|e| format!("invalid JSON in the response: {e}"))?;
         let received = page.results.len();
         self.buf.clear();
         let mut max_modified: Option<i64> = None;
@@ -164,9 +174,15 @@ impl PageDecoder {
         let batch = if kept == 0 {
             RecordBatch::new_empty(self.schema.clone())
         } else {
-            let consumed = self.decoder.decode(&self.buf).map_err(|e| format!("record does not match the schema: {e}"))?;
+            let consumed = self
+                .decoder
+                .decode(&self.buf)
+                .map_err(|e| format!("record does not match the schema: {e}"))?;
             if consumed != self.buf.len() {
-                return Err(format!("decoder stopped at byte {consumed} of {}", self.buf.len()));
+                return Err(format!(
+                    "decoder stopped at byte {consumed} of {}",
+                    self.buf.len()
+                ));
             }
             self.decoder
                 .flush()
@@ -210,7 +226,11 @@ impl PageDecoder {
         buf.extend_from_slice(item.created_at.map_or("null", |r| r.get()).as_bytes());
         buf.extend_from_slice(b",\"updated_at\":");
         buf.extend_from_slice(item.updated_at.map_or("null", |r| r.get()).as_bytes());
-        buf.extend_from_slice(if item.archived { b",\"archived\":true}" } else { b",\"archived\":false}" });
+        buf.extend_from_slice(if item.archived {
+            b",\"archived\":true}"
+        } else {
+            b",\"archived\":false}"
+        });
         buf.push(b'\n');
     }
 }
@@ -221,28 +241,42 @@ fn parse_ms(raw: &str) -> Option<i64> {
     if let Ok(ms) = s.parse::<i64>() {
         return Some(ms);
     }
-    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis())
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use arrow_array::cast::AsArray;
-    use arrow_array::Array;
     use arrow_array::types::{Decimal128Type, TimestampMicrosecondType};
+    use arrow_array::Array;
     use arrow_schema::{Field, Schema, TimeUnit};
     use std::sync::Arc;
 
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
             Field::new("id", DataType::Utf8, false),
-            Field::new("created_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
-            Field::new("updated_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+            Field::new(
+                "created_at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new(
+                "updated_at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
             Field::new("archived", DataType::Boolean, true),
             Field::new("email", DataType::Utf8, true),
             Field::new("amount", DataType::Decimal128(38, 9), true),
             Field::new("optout", DataType::Boolean, true),
-            Field::new("lastmodifieddate", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+            Field::new(
+                "lastmodifieddate",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
             Field::new("hs_object_id", DataType::Int64, true),
             Field::new("dob", DataType::Date32, true),
         ]))
@@ -288,7 +322,10 @@ mod tests {
     #[test]
     fn truncated_json_is_an_error() {
         let mut d = PageDecoder::new(schema(), "lastmodifieddate").unwrap();
-        let e = d.decode(&PAGE.as_bytes()[..PAGE.len() / 2], |_, _| false).err().unwrap();
+        let e = d
+            .decode(&PAGE.as_bytes()[..PAGE.len() / 2], |_, _| false)
+            .err()
+            .unwrap();
         assert!(e.contains("invalid JSON"), "{e}");
     }
 }

@@ -113,7 +113,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let interactive = progress::stderr_is_terminal() && cli.log_format == LogFormat::Auto;
     output::init_logging(cli.log_format == LogFormat::Json, interactive, cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -129,7 +132,11 @@ async fn dispatch(command: Command, interactive: bool) -> i32 {
         Command::Validate { files } => validate(&files).await,
         Command::Check { file } => check(&file).await,
         Command::Discover { file, source, json } => discover(&file, source.as_deref(), json).await,
-        Command::Run { file, warehouse, report } => run(&file, warehouse, report, interactive).await,
+        Command::Run {
+            file,
+            warehouse,
+            report,
+        } => run(&file, warehouse, report, interactive).await,
         Command::Demo {
             warehouse,
             pipelines,
@@ -143,9 +150,20 @@ async fn dispatch(command: Command, interactive: bool) -> i32 {
             deals,
             rate_limit,
             search_rate_limit,
-        } => sandbox(port, seed, (contacts, companies, deals), (rate_limit, search_rate_limit)).await,
+        } => {
+            sandbox(
+                port,
+                seed,
+                (contacts, companies, deals),
+                (rate_limit, search_rate_limit),
+            )
+            .await
+        }
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&braid_pipeline::json_schema()).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&braid_pipeline::json_schema()).unwrap_or_default()
+            );
             Ok(exit_code::OK)
         }
     };
@@ -160,7 +178,11 @@ async fn dispatch(command: Command, interactive: bool) -> i32 {
 
 fn registry_for(file: &Path) -> Registry {
     let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-    Registry::builtin(if dir.as_os_str().is_empty() { Path::new(".") } else { &dir })
+    Registry::builtin(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        &dir
+    })
 }
 
 /// Loads a pipeline, printing its errors; `None` means exit with CONFIG.
@@ -203,7 +225,7 @@ async fn validate(files: &[PathBuf]) -> anyhow::Result<i32> {
                         pipeline.diagnostic(
                             source.connector.location,
                             format!("{}.connector", source.path),
-                            &format!(
+                            format!(
                                 "unknown connector `{}`; expected one of: {}",
                                 source.connector.value,
                                 registry.names().join(", ")
@@ -216,14 +238,22 @@ async fn validate(files: &[PathBuf]) -> anyhow::Result<i32> {
                         file_ok = false;
                         eprintln!(
                             "{}",
-                            pipeline.diagnostic(source.config_location, format!("{}.config", source.path), &e.to_string())
+                            pipeline.diagnostic(
+                                source.config_location,
+                                format!("{}.config", source.path),
+                                e.to_string()
+                            )
                         );
                     }
                 }
             }
         }
         if file_ok {
-            println!("{}: ok ({} source(s))", file.display(), pipeline.sources.len());
+            println!(
+                "{}: ok ({} source(s))",
+                file.display(),
+                pipeline.sources.len()
+            );
         }
         ok &= file_ok;
     }
@@ -293,13 +323,20 @@ async fn discover(file: &Path, only: Option<&str>, json: bool) -> anyhow::Result
             }
         };
         if json {
-            catalogs.insert(name.clone(), serde_json::to_value(&catalog).context("serialising the catalog")?);
+            catalogs.insert(
+                name.clone(),
+                serde_json::to_value(&catalog).context("serialising the catalog")?,
+            );
         } else {
             output::print_catalog(name, &catalog);
         }
     }
     if only.is_some() && catalogs.is_empty() && json {
-        eprintln!("no source named `{}` in {}", only.unwrap_or_default(), file.display());
+        eprintln!(
+            "no source named `{}` in {}",
+            only.unwrap_or_default(),
+            file.display()
+        );
         return Ok(exit_code::CONFIG);
     }
     if json {
@@ -371,7 +408,12 @@ fn open_warehouse(dir: &Path) -> Result<Warehouse, i32> {
     })
 }
 
-async fn run(file: &Path, warehouse: Option<PathBuf>, report_path: Option<PathBuf>, interactive: bool) -> anyhow::Result<i32> {
+async fn run(
+    file: &Path,
+    warehouse: Option<PathBuf>,
+    report_path: Option<PathBuf>,
+    interactive: bool,
+) -> anyhow::Result<i32> {
     let Some(pipeline) = load(file, &process_env) else {
         return Ok(exit_code::CONFIG);
     };
@@ -384,7 +426,8 @@ async fn run(file: &Path, warehouse: Option<PathBuf>, report_path: Option<PathBu
     };
     let (report, error) = run_one(&pipeline, file, &wh, interactive, cancel_on_signals()).await;
     if let Some(path) = report_path {
-        std::fs::write(&path, serde_json::to_vec_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     output::print_summary(&[report], &dir);
     Ok(match error {
@@ -396,7 +439,12 @@ async fn run(file: &Path, warehouse: Option<PathBuf>, report_path: Option<PathBu
     })
 }
 
-async fn demo(warehouse: &Path, pipelines: &Path, contacts: u64, interactive: bool) -> anyhow::Result<i32> {
+async fn demo(
+    warehouse: &Path,
+    pipelines: &Path,
+    contacts: u64,
+    interactive: bool,
+) -> anyhow::Result<i32> {
     let mut config = SandboxConfig::default();
     config.hubspot.contacts = contacts;
     let sandbox = Sandbox::start(config.clone(), "127.0.0.1:0".parse()?)
@@ -405,7 +453,10 @@ async fn demo(warehouse: &Path, pipelines: &Path, contacts: u64, interactive: bo
     eprintln!("vendor sandbox listening on {}", sandbox.base_url());
     let overlay: Vec<(String, String)> = vec![
         ("HUBSPOT_BASE_URL".into(), sandbox.hubspot_base_url()),
-        ("HUBSPOT_ACCESS_TOKEN".into(), config.hubspot.access_token.clone()),
+        (
+            "HUBSPOT_ACCESS_TOKEN".into(),
+            config.hubspot.access_token.clone(),
+        ),
     ];
     let env = move |name: &str| {
         overlay
@@ -447,7 +498,12 @@ async fn demo(warehouse: &Path, pipelines: &Path, contacts: u64, interactive: bo
     Ok(worst)
 }
 
-async fn sandbox(port: u16, seed: u64, sizes: (u64, u64, u64), limits: (u32, u32)) -> anyhow::Result<i32> {
+async fn sandbox(
+    port: u16,
+    seed: u64,
+    sizes: (u64, u64, u64),
+    limits: (u32, u32),
+) -> anyhow::Result<i32> {
     let (contacts, companies, deals) = sizes;
     let (rate_limit, search_rate_limit) = limits;
     let mut config = SandboxConfig {
@@ -458,14 +514,21 @@ async fn sandbox(port: u16, seed: u64, sizes: (u64, u64, u64), limits: (u32, u32
     config.hubspot.companies = companies;
     config.hubspot.deals = deals;
     config.hubspot.requests_per_second = (rate_limit > 0).then_some(rate_limit);
-    config.hubspot.search_requests_per_second = (search_rate_limit > 0).then_some(search_rate_limit);
+    config.hubspot.search_requests_per_second =
+        (search_rate_limit > 0).then_some(search_rate_limit);
     let token = config.hubspot.access_token.clone();
     let sandbox = Sandbox::start(config, ([127, 0, 0, 1], port).into())
         .await
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;
     println!("vendor sandbox on {}", sandbox.base_url());
-    println!("  HubSpot CRM v3: {}  (Authorization: Bearer {token})", sandbox.hubspot_base_url());
-    println!("  try: curl -H 'Authorization: Bearer {token}' '{}/crm/v3/objects/contacts?limit=2'", sandbox.hubspot_base_url());
+    println!(
+        "  HubSpot CRM v3: {}  (Authorization: Bearer {token})",
+        sandbox.hubspot_base_url()
+    );
+    println!(
+        "  try: curl -H 'Authorization: Bearer {token}' '{}/crm/v3/objects/contacts?limit=2'",
+        sandbox.hubspot_base_url()
+    );
     println!("  run a pipeline against it: HUBSPOT_BASE_URL={} HUBSPOT_ACCESS_TOKEN={token} braid run pipelines/hubspot_crm.yaml", sandbox.hubspot_base_url());
     let _ = tokio::signal::ctrl_c().await;
     sandbox.shutdown().await;

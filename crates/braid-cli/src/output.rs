@@ -16,7 +16,9 @@ pub fn init_logging(json: bool, interactive: bool, verbose: u8) {
         _ => "info",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().flatten_event(true).init();
     } else {
@@ -36,7 +38,12 @@ pub fn print_catalog(source: &str, catalog: &Catalog) {
             modes.join(", ")
         );
         for f in s.schema.fields() {
-            println!("    {:<28} {}{}", f.name(), f.data_type(), if f.is_nullable() { "" } else { " not null" });
+            println!(
+                "    {:<28} {}{}",
+                f.name(),
+                f.data_type(),
+                if f.is_nullable() { "" } else { " not null" }
+            );
         }
     }
 }

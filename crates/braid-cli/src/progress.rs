@@ -30,12 +30,18 @@ impl Display {
         let task = tokio::spawn(async move {
             let started = Instant::now();
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
-            let style = ProgressStyle::with_template("{prefix:<36} {spinner} {human_pos:>10} rows  {per_sec:>14}  {elapsed}  {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            let style = ProgressStyle::with_template(
+                "{prefix:<36} {spinner} {human_pos:>10} rows  {per_sec:>14}  {elapsed}  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
             let mut bars: BTreeMap<(String, String), ProgressBar> = BTreeMap::new();
             let mut last_log = Instant::now();
             let mut last_rows: BTreeMap<(String, String), u64> = BTreeMap::new();
-            let tick = if interactive { Duration::from_millis(125) } else { Duration::from_secs(1) };
+            let tick = if interactive {
+                Duration::from_millis(125)
+            } else {
+                Duration::from_secs(1)
+            };
             loop {
                 let done = tokio::select! {
                     _ = &mut stopped => true,
@@ -44,12 +50,14 @@ impl Display {
                 let snapshot = live.snapshot();
                 if interactive {
                     for ((source, stream), s) in &snapshot {
-                        let bar = bars.entry((source.clone(), stream.clone())).or_insert_with(|| {
-                            let b = multi.add(ProgressBar::new_spinner());
-                            b.set_style(style.clone());
-                            b.set_prefix(format!("{pipeline} {source}.{stream}"));
-                            b
-                        });
+                        let bar =
+                            bars.entry((source.clone(), stream.clone()))
+                                .or_insert_with(|| {
+                                    let b = multi.add(ProgressBar::new_spinner());
+                                    b.set_style(style.clone());
+                                    b.set_prefix(format!("{pipeline} {source}.{stream}"));
+                                    b
+                                });
                         bar.set_position(s.rows);
                         if s.done {
                             bar.finish_with_message("committed");
@@ -60,7 +68,9 @@ impl Display {
                 } else if last_log.elapsed() >= Duration::from_secs(5) || done {
                     let secs = last_log.elapsed().as_secs_f64().max(0.001);
                     for ((source, stream), s) in &snapshot {
-                        let prev = last_rows.insert((source.clone(), stream.clone()), s.rows).unwrap_or(0);
+                        let prev = last_rows
+                            .insert((source.clone(), stream.clone()), s.rows)
+                            .unwrap_or(0);
                         if s.rows != prev || !done {
                             tracing::info!(
                                 pipeline = %pipeline, source = %source, stream = %stream,
@@ -83,7 +93,10 @@ impl Display {
                 }
             }
         });
-        Self { stop: Some(stop), task }
+        Self {
+            stop: Some(stop),
+            task,
+        }
     }
 
     /// Stops the display after one last update.

@@ -44,11 +44,18 @@ impl std::fmt::Display for CursorValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CursorValue::Int(v) => write!(f, "{v}"),
-            CursorValue::TimestampMicros(us) => match chrono::DateTime::from_timestamp_micros(*us) {
-                Some(t) => write!(f, "{}", t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-                None => write!(f, "{us}us"),
-            },
-            CursorValue::Date(d) => match chrono::NaiveDate::from_num_days_from_ce_opt(d + 719_163) {
+            CursorValue::TimestampMicros(us) => {
+                match chrono::DateTime::from_timestamp_micros(*us) {
+                    Some(t) => write!(
+                        f,
+                        "{}",
+                        t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                    ),
+                    None => write!(f, "{us}us"),
+                }
+            }
+            CursorValue::Date(d) => match chrono::NaiveDate::from_num_days_from_ce_opt(d + 719_163)
+            {
                 Some(date) => write!(f, "{date}"),
                 None => write!(f, "day {d}"),
             },
@@ -111,14 +118,21 @@ mod tests {
 
     #[test]
     fn max_of_timestamps_is_in_micros() {
-        let a = TimestampMillisecondArray::from(vec![Some(5), None, Some(9), Some(2)]).with_timezone("UTC");
-        assert_eq!(cursor_column_max(&a), Some(CursorValue::TimestampMicros(9_000)));
+        let a = TimestampMillisecondArray::from(vec![Some(5), None, Some(9), Some(2)])
+            .with_timezone("UTC");
+        assert_eq!(
+            cursor_column_max(&a),
+            Some(CursorValue::TimestampMicros(9_000))
+        );
     }
 
     #[test]
     fn strings_compare_bytewise_and_nulls_are_skipped() {
         let a = StringArray::from(vec![None, Some("2024-01-02"), Some("2024-01-10")]);
-        assert_eq!(cursor_column_max(&a), Some(CursorValue::Str("2024-01-10".into())));
+        assert_eq!(
+            cursor_column_max(&a),
+            Some(CursorValue::Str("2024-01-10".into()))
+        );
         assert_eq!(cursor_value_at(&a, 0), None);
     }
 

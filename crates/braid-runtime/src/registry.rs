@@ -21,7 +21,9 @@ impl Registry {
     pub fn builtin(base_dir: &Path) -> Self {
         let mut r = Self::new();
         r.register(Arc::new(braid_connector_hubspot::HubSpotConnector));
-        r.register(Arc::new(braid_connector_files::FilesConnector::with_base_dir(base_dir)));
+        r.register(Arc::new(
+            braid_connector_files::FilesConnector::with_base_dir(base_dir),
+        ));
         r
     }
 

@@ -45,7 +45,9 @@ impl LiveStats {
 
     fn update(&self, source: &str, stream: &str, f: impl FnOnce(&mut LiveStream)) {
         let mut map = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        f(map.entry((source.to_owned(), stream.to_owned())).or_default());
+        f(map
+            .entry((source.to_owned(), stream.to_owned()))
+            .or_default());
     }
 }
 
@@ -98,7 +100,14 @@ pub async fn run_pipeline(
 
     let mut tasks = Vec::new();
     for source in &pipeline.sources {
-        tasks.push(run_source(pipeline, source, registry, warehouse, &run, options.clone()));
+        tasks.push(run_source(
+            pipeline,
+            source,
+            registry,
+            warehouse,
+            &run,
+            options.clone(),
+        ));
     }
     let results = futures::future::join_all(tasks).await;
 
@@ -173,7 +182,7 @@ pub async fn prepare_source(
                 .diagnostic(
                     source.connector.location,
                     format!("{}.connector", source.path),
-                    &format!(
+                    format!(
                         "unknown connector `{}`; expected one of: {}",
                         source.connector.value,
                         registry.names().join(", ")
@@ -182,17 +191,23 @@ pub async fn prepare_source(
                 .to_string(),
         )
     })?;
-    let built = connector.build(source.config.clone()).map_err(|e| match e {
-        braid_core::Error::Config(msg) => RunError::Config(
-            pipeline
-                .diagnostic(source.config_location, format!("{}.config", source.path), &msg)
-                .to_string(),
-        ),
-        other => RunError::Source {
-            source_name: name.to_owned(),
-            error: other,
-        },
-    })?;
+    let built = connector
+        .build(source.config.clone())
+        .map_err(|e| match e {
+            braid_core::Error::Config(msg) => RunError::Config(
+                pipeline
+                    .diagnostic(
+                        source.config_location,
+                        format!("{}.config", source.path),
+                        &msg,
+                    )
+                    .to_string(),
+            ),
+            other => RunError::Source {
+                source_name: name.to_owned(),
+                error: other,
+            },
+        })?;
     let catalog = built.discover().await.map_err(|error| RunError::Source {
         source_name: name.to_owned(),
         error,
@@ -214,7 +229,11 @@ pub async fn prepare_source(
                         .diagnostic(
                             sel.name.location,
                             sel.path.clone(),
-                            &format!("unknown stream `{}`; expected one of: {}", sel.name.value, known.join(", ")),
+                            format!(
+                                "unknown stream `{}`; expected one of: {}",
+                                sel.name.value,
+                                known.join(", ")
+                            ),
                         )
                         .to_string(),
                 ));
@@ -226,7 +245,7 @@ pub async fn prepare_source(
                         .diagnostic(
                             sel.name.location,
                             sel.path.clone(),
-                            &format!("stream `{}` does not support {mode}", s.name),
+                            format!("stream `{}` does not support {mode}", s.name),
                         )
                         .to_string(),
                 ));
@@ -253,7 +272,9 @@ enum Item {
     /// Commit each stream at its next checkpoint.
     Interrupt,
     /// No more messages; `complete` when the source finished without error.
-    End { complete: bool },
+    End {
+        complete: bool,
+    },
 }
 
 async fn run_source(
@@ -309,7 +330,10 @@ async fn run_source(
     let mut read_error = None;
     let mut interrupted = *cancel.borrow();
     let mut deadline: Option<tokio::time::Instant> = None;
-    let mut awaiting_checkpoint: BTreeMap<String, bool> = streams.iter().map(|s| (s.stream.name.clone(), false)).collect();
+    let mut awaiting_checkpoint: BTreeMap<String, bool> = streams
+        .iter()
+        .map(|s| (s.stream.name.clone(), false))
+        .collect();
     if interrupted {
         let _ = tx.send(Item::Interrupt, 0).await;
         deadline = Some(tokio::time::Instant::now() + options.grace);
@@ -366,7 +390,10 @@ async fn run_source(
     drop(tx);
     let (reports, write_error) = match writer.await {
         Ok(v) => v,
-        Err(e) => (Vec::new(), Some(RunError::Internal(format!("writer thread: {e}")))),
+        Err(e) => (
+            Vec::new(),
+            Some(RunError::Internal(format!("writer thread: {e}"))),
+        ),
     };
     let error = write_error.or(read_error).or(if interrupted && !complete {
         Some(RunError::Interrupted)
@@ -488,7 +515,10 @@ fn write_loop(
                 _ => 0,
             },
             state_before: s.tracker.committed().clone(),
-            state_after: committed.stream(&s.configured.stream.name).cloned().unwrap_or_default(),
+            state_after: committed
+                .stream(&s.configured.stream.name)
+                .cloned()
+                .unwrap_or_default(),
         })
         .collect();
     (reports, error)
@@ -503,9 +533,12 @@ fn handle(
 ) -> Result<(), RunError> {
     match msg {
         Message::Batch { stream, batch } => {
-            let slot = slots
-                .get_mut(&stream)
-                .ok_or_else(|| RunError::data(&stream, "the connector yielded a stream that was not requested"))?;
+            let slot = slots.get_mut(&stream).ok_or_else(|| {
+                RunError::data(
+                    &stream,
+                    "the connector yielded a stream that was not requested",
+                )
+            })?;
             let now = Instant::now();
             slot.first_seen.get_or_insert(now);
             slot.last_seen = Some(now);
@@ -534,9 +567,9 @@ fn handle(
             Ok(())
         }
         Message::Checkpoint { stream, resume } => {
-            let slot = slots
-                .get_mut(&stream)
-                .ok_or_else(|| RunError::data(&stream, "checkpoint for a stream that was not requested"))?;
+            let slot = slots.get_mut(&stream).ok_or_else(|| {
+                RunError::data(&stream, "checkpoint for a stream that was not requested")
+            })?;
             slot.last_seen = Some(Instant::now());
             slot.last_resume = resume;
             let due = interrupted
@@ -547,12 +580,18 @@ fn handle(
             }
             Ok(())
         }
-        Message::Progress { stream, pages, retries } => {
+        Message::Progress {
+            stream,
+            pages,
+            retries,
+        } => {
             if let Some(slot) = slots.get_mut(&stream) {
                 slot.pages += pages;
                 slot.retries += retries;
                 let p = slot.pages;
-                ctx.options.live.update(&ctx.source, &stream, |l| l.pages = p);
+                ctx.options
+                    .live
+                    .update(&ctx.source, &stream, |l| l.pages = p);
             }
             Ok(())
         }
@@ -581,15 +620,25 @@ fn commit(
         let before = slot.tracker.committed().records_committed;
         let total = before + slot.rows_committed + staged_rows;
         // At the end of a complete read the stream is done: no resume point.
-        let resume = if at_end { None } else { slot.last_resume.clone() };
-        next.streams.insert(name.clone(), slot.tracker.checkpoint_state(resume, total));
+        let resume = if at_end {
+            None
+        } else {
+            slot.last_resume.clone()
+        };
+        next.streams
+            .insert(name.clone(), slot.tracker.checkpoint_state(resume, total));
         per_stream.insert(
             name.clone(),
-            (slot.staged.len() as u64, slot.staged.iter().map(|f| f.bytes).sum()),
+            (
+                slot.staged.len() as u64,
+                slot.staged.iter().map(|f| f.bytes).sum(),
+            ),
         );
         files.append(&mut slot.staged);
     }
-    let outcome = ctx.warehouse.commit(&ctx.pipeline, &ctx.source, &next, files)?;
+    let outcome = ctx
+        .warehouse
+        .commit(&ctx.pipeline, &ctx.source, &next, files)?;
     *committed = next;
     for name in names {
         let slot = slots.get_mut(name).expect("slot exists");
@@ -600,7 +649,10 @@ fn commit(
         slot.bytes_since_commit = 0;
         slot.last_commit = Instant::now();
         let before = slot.tracker.committed().records_committed;
-        let total = committed.stream(name).map(|s| s.records_committed).unwrap_or(0);
+        let total = committed
+            .stream(name)
+            .map(|s| s.records_committed)
+            .unwrap_or(0);
         slot.rows_committed = total - before;
         let (done, rows_committed) = (at_end, slot.rows_committed);
         ctx.options.live.update(&ctx.source, name, |l| {

@@ -40,12 +40,18 @@ impl StreamTracker {
     pub fn new(stream: &StreamDescriptor, mode: SyncMode, prior: StreamState) -> Self {
         let incremental = mode == SyncMode::Incremental && stream.cursor_field.is_some();
         let (skip_cursor, skip_keys) = if incremental {
-            (prior.cursor.clone(), prior.boundary_keys.iter().cloned().collect())
+            (
+                prior.cursor.clone(),
+                prior.boundary_keys.iter().cloned().collect(),
+            )
         } else {
             (None, HashSet::new())
         };
         let (high_water, boundary) = if incremental {
-            (prior.cursor.clone(), prior.boundary_keys.iter().cloned().collect())
+            (
+                prior.cursor.clone(),
+                prior.boundary_keys.iter().cloned().collect(),
+            )
         } else {
             (None, HashSet::new())
         };
@@ -77,7 +83,10 @@ impl StreamTracker {
         }
         let cursor_name = self.cursor_field.as_deref().unwrap_or_default();
         let cursor = batch.column_by_name(cursor_name).cloned().ok_or_else(|| {
-            RunError::data(&self.stream, format!("batch has no cursor column `{cursor_name}`"))
+            RunError::data(
+                &self.stream,
+                format!("batch has no cursor column `{cursor_name}`"),
+            )
         })?;
         let mask = match &self.skip_cursor {
             Some(skip) if !self.skip_keys.is_empty() => {
@@ -105,7 +114,10 @@ impl StreamTracker {
             return Ok(batch);
         }
         {
-            let cursor = batch.column_by_name(cursor_name).cloned().expect("column checked above");
+            let cursor = batch
+                .column_by_name(cursor_name)
+                .cloned()
+                .expect("column checked above");
             let keys = KeyColumns::new(&batch, &self.primary_key, &self.stream)?;
             self.observe(&cursor, &keys)?;
         }
@@ -114,7 +126,9 @@ impl StreamTracker {
 
     fn observe(&mut self, cursor: &ArrayRef, keys: &KeyColumns) -> Result<(), RunError> {
         let batch_max = braid_core::cursor_column_max(cursor.as_ref());
-        let Some(batch_max) = batch_max else { return Ok(()) };
+        let Some(batch_max) = batch_max else {
+            return Ok(());
+        };
         match &self.high_water {
             Some(hw) if batch_max.partial_cmp(hw).is_none() => {
                 return Err(RunError::data(
@@ -138,11 +152,23 @@ impl StreamTracker {
     }
 
     /// The state to commit at a checkpoint with `resume`, after `rows` more were committed.
-    pub fn checkpoint_state(&self, resume: Option<serde_json::Value>, rows_committed_total: u64) -> StreamState {
-        let mut boundary_keys: Vec<String> = if self.incremental { self.boundary.iter().cloned().collect() } else { Vec::new() };
+    pub fn checkpoint_state(
+        &self,
+        resume: Option<serde_json::Value>,
+        rows_committed_total: u64,
+    ) -> StreamState {
+        let mut boundary_keys: Vec<String> = if self.incremental {
+            self.boundary.iter().cloned().collect()
+        } else {
+            Vec::new()
+        };
         boundary_keys.sort();
         StreamState {
-            cursor: if self.incremental { self.high_water.clone() } else { self.committed.cursor.clone() },
+            cursor: if self.incremental {
+                self.high_water.clone()
+            } else {
+                self.committed.cursor.clone()
+            },
             boundary_keys,
             resume,
             records_committed: rows_committed_total,
@@ -157,16 +183,20 @@ struct KeyColumns<'a> {
 
 impl<'a> KeyColumns<'a> {
     fn new(batch: &'a RecordBatch, primary_key: &[String], stream: &str) -> Result<Self, RunError> {
-        static OPTS: std::sync::LazyLock<FormatOptions<'static>> = std::sync::LazyLock::new(FormatOptions::default);
+        static OPTS: std::sync::LazyLock<FormatOptions<'static>> =
+            std::sync::LazyLock::new(FormatOptions::default);
         let mut formatters = Vec::with_capacity(primary_key.len());
         for name in primary_key {
-            let col = batch
-                .column_by_name(name)
-                .ok_or_else(|| RunError::data(stream, format!("batch has no primary-key column `{name}`")))?;
+            let col = batch.column_by_name(name).ok_or_else(|| {
+                RunError::data(stream, format!("batch has no primary-key column `{name}`"))
+            })?;
             formatters.push(ArrayFormatter::try_new(col.as_ref(), &OPTS)?);
         }
         if formatters.is_empty() {
-            return Err(RunError::data(stream, "incremental stream has no primary key to de-duplicate the cursor boundary"));
+            return Err(RunError::data(
+                stream,
+                "incremental stream has no primary key to de-duplicate the cursor boundary",
+            ));
         }
         Ok(Self { formatters })
     }
@@ -208,8 +238,12 @@ mod tests {
         RecordBatch::try_new(
             stream().schema,
             vec![
-                Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
-                Arc::new(Int64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(
+                    rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+                )),
+                Arc::new(Int64Array::from(
+                    rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+                )),
             ],
         )
         .unwrap()
@@ -224,8 +258,14 @@ mod tests {
         };
         let mut t = StreamTracker::new(&stream(), SyncMode::Incremental, prior);
         // a, b landed last run at v=5; c shares v=5 but is new; d is later.
-        let out = t.accept(batch(&[("a", 5), ("b", 5), ("c", 5), ("d", 7)])).unwrap();
-        let ids = out.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+        let out = t
+            .accept(batch(&[("a", 5), ("b", 5), ("c", 5), ("d", 7)]))
+            .unwrap();
+        let ids = out
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
         assert_eq!(ids.iter().flatten().collect::<Vec<_>>(), vec!["c", "d"]);
         assert_eq!(t.rows_pulled, 4);
         assert_eq!(t.rows_deduplicated, 2);
@@ -268,6 +308,9 @@ mod tests {
         let mut t = StreamTracker::new(&stream(), SyncMode::FullRefresh, prior);
         let out = t.accept(batch(&[("a", 5), ("b", 9)])).unwrap();
         assert_eq!(out.num_rows(), 2);
-        assert_eq!(t.checkpoint_state(None, 2).boundary_keys, Vec::<String>::new());
+        assert_eq!(
+            t.checkpoint_state(None, 2).boundary_keys,
+            Vec::<String>::new()
+        );
     }
 }

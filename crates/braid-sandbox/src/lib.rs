@@ -188,7 +188,9 @@ pub(crate) fn error_body(category: &str, message: &str) -> String {
 
 fn take_fault(state: &AppState, path: &str) -> Option<Fault> {
     let mut faults = state.faults.lock().unwrap_or_else(|p| p.into_inner());
-    let pos = faults.iter().position(|f| path.starts_with(&f.path_prefix) && f.count > 0)?;
+    let pos = faults
+        .iter()
+        .position(|f| path.starts_with(&f.path_prefix) && f.count > 0)?;
     faults[pos].count -= 1;
     let f = faults[pos].clone();
     if faults[pos].count == 0 {
@@ -225,14 +227,20 @@ async fn vendor_gate(State(state): State<Arc<AppState>>, mut req: Request, next:
         if let Some(f) = &fault {
             match f.kind.as_str() {
                 "status" => {
-                    let status = StatusCode::from_u16(f.status.unwrap_or(500)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    let status = StatusCode::from_u16(f.status.unwrap_or(500))
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                     break 'resp match status.as_u16() {
-                        429 => hubspot::rate_limited(state.hubspot.config.requests_per_second.unwrap_or(100)),
+                        429 => hubspot::rate_limited(
+                            state.hubspot.config.requests_per_second.unwrap_or(100),
+                        ),
                         401 => hubspot::unauthorized(),
                         _ => (
                             status,
                             [("content-type", "application/json;charset=utf-8")],
-                            error_body("INTERNAL_ERROR", "internal error, reference: sandbox fault injection"),
+                            error_body(
+                                "INTERNAL_ERROR",
+                                "internal error, reference: sandbox fault injection",
+                            ),
                         )
                             .into_response(),
                     };
@@ -272,7 +280,9 @@ async fn vendor_gate(State(state): State<Arc<AppState>>, mut req: Request, next:
     };
     let response = if truncate {
         let (parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
         let cut = bytes.slice(..bytes.len() / 2);
         let mut parts = parts;
         parts.headers.remove("content-length");
@@ -282,7 +292,10 @@ async fn vendor_gate(State(state): State<Arc<AppState>>, mut req: Request, next:
     };
     let mut stats = state.stats.lock().unwrap_or_else(|p| p.into_inner());
     stats.requests += 1;
-    *stats.by_status.entry(response.status().as_u16().to_string()).or_default() += 1;
+    *stats
+        .by_status
+        .entry(response.status().as_u16().to_string())
+        .or_default() += 1;
     *stats.by_path.entry(path).or_default() += 1;
     response
 }
@@ -290,9 +303,19 @@ async fn vendor_gate(State(state): State<Arc<AppState>>, mut req: Request, next:
 async fn add_fault(State(state): State<Arc<AppState>>, Json(fault): Json<Fault>) -> Response {
     match fault.kind.as_str() {
         "status" | "repeat_paging" | "truncate" | "delay_ms" => {}
-        other => return (StatusCode::BAD_REQUEST, format!("unknown fault kind {other}")).into_response(),
+        other => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("unknown fault kind {other}"),
+            )
+                .into_response()
+        }
     }
-    state.faults.lock().unwrap_or_else(|p| p.into_inner()).push(fault);
+    state
+        .faults
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(fault);
     Json(serde_json::json!({"ok": true})).into_response()
 }
 
@@ -302,7 +325,11 @@ async fn stats(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn reset(State(state): State<Arc<AppState>>) -> Response {
-    state.faults.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    state
+        .faults
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
     *state.stats.lock().unwrap_or_else(|p| p.into_inner()) = Stats::default();
     state.hubspot.reset();
     Json(serde_json::json!({"ok": true})).into_response()

@@ -59,7 +59,11 @@ fn message_field(body: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
     let start = text.find("\"message\"")?;
     let rest = &text[start + 9..];
-    let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    let rest = rest
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
     let mut out = String::new();
     let mut chars = rest.chars();
     while let Some(c) = chars.next() {
@@ -119,7 +123,9 @@ struct Inner {
 
 impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpClient").field("base_url", &self.inner.config.base_url).finish_non_exhaustive()
+        f.debug_struct("HttpClient")
+            .field("base_url", &self.inner.config.base_url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -139,7 +145,9 @@ impl HttpClient {
             .pool_max_idle_per_host(config.max_concurrency.max(1))
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
-        let limiter = config.requests_per_second.map(|n| RateLimiter::direct(Quota::per_second(n)));
+        let limiter = config
+            .requests_per_second
+            .map(|n| RateLimiter::direct(Quota::per_second(n)));
         Ok(Self {
             inner: Arc::new(Inner {
                 slots: Semaphore::new(config.max_concurrency.max(1)),
@@ -153,7 +161,11 @@ impl HttpClient {
 
     /// The base URL joined with `path`.
     pub fn url(&self, path: &str) -> String {
-        format!("{}/{}", self.inner.config.base_url.trim_end_matches('/'), path.trim_start_matches('/'))
+        format!(
+            "{}/{}",
+            self.inner.config.base_url.trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
     }
 
     /// The client's counters.
@@ -183,7 +195,12 @@ impl HttpClient {
         })
         .retry(backoff)
         .when(|a: &Attempt| a.error.is_retryable())
-        .adjust(|a: &Attempt, dur| dur.map(|d| a.retry_after.map_or(d, |r| r.max(d.min(r + Duration::from_millis(250))))))
+        .adjust(|a: &Attempt, dur| {
+            dur.map(|d| {
+                a.retry_after
+                    .map_or(d, |r| r.max(d.min(r + Duration::from_millis(250))))
+            })
+        })
         .notify(|a: &Attempt, dur| {
             tracing::warn!(error = %a.error, wait_ms = dur.as_millis() as u64, "retrying");
         })
@@ -231,7 +248,10 @@ impl HttpClient {
             .map_err(|e| transient(describe(&e)))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| transient(format!("reading the body: {}", describe(&e))))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transient(format!("reading the body: {}", describe(&e))))?;
         tracing::debug!(%method, path = %endpoint, status = status.as_u16(), bytes = body.len(), "http");
         if status.is_success() {
             return Ok(HttpResponse {
@@ -259,7 +279,10 @@ impl HttpClient {
                 message: format!("missing permission or scope: {message}"),
             },
             429 => {
-                self.inner.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                self.inner
+                    .stats
+                    .rate_limited
+                    .fetch_add(1, Ordering::Relaxed);
                 Error::RateLimit {
                     endpoint,
                     message,
@@ -316,10 +339,14 @@ impl std::fmt::Display for ErrorChain<'_> {
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = v.parse::<f64>() {
-        return (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs.min(3600.0)));
+        return (secs >= 0.0 && secs.is_finite())
+            .then(|| Duration::from_secs_f64(secs.min(3600.0)));
     }
     let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 #[cfg(test)]
@@ -330,7 +357,9 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     /// Serves `script[i]` for the i-th request, then 200s.
-    async fn server(script: Vec<(u16, &'static str, Option<&'static str>)>) -> (String, Arc<AtomicUsize>) {
+    async fn server(
+        script: Vec<(u16, &'static str, Option<&'static str>)>,
+    ) -> (String, Arc<AtomicUsize>) {
         let hits = Arc::new(AtomicUsize::new(0));
         let h = hits.clone();
         let app = axum::Router::new().fallback(move || {
@@ -382,31 +411,56 @@ mod tests {
         let t = std::time::Instant::now();
         let r = c.send(|h| h.get(c.url("/x"))).await.unwrap();
         assert_eq!(r.attempts, 2);
-        assert!(t.elapsed() >= Duration::from_secs(1), "waited {:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_secs(1),
+            "waited {:?}",
+            t.elapsed()
+        );
         assert_eq!(c.stats().rate_limited.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test]
     async fn unauthorized_is_an_auth_error_with_the_vendor_message_and_no_secret() {
-        let (url, hits) = server(vec![(401, r#"{"status":"error","message":"Authentication credentials not found."}"#, None)]).await;
+        let (url, hits) = server(vec![(
+            401,
+            r#"{"status":"error","message":"Authentication credentials not found."}"#,
+            None,
+        )])
+        .await;
         let c = HttpClient::new(fast(&url)).unwrap();
         let e = c
-            .send(|h| h.get(c.url("/crm/v3/objects/contacts?hapikey=SECRET123")).bearer_auth("TOKEN456"))
+            .send(|h| {
+                h.get(c.url("/crm/v3/objects/contacts?hapikey=SECRET123"))
+                    .bearer_auth("TOKEN456")
+            })
             .await
             .unwrap_err();
         let text = e.to_string();
         assert!(matches!(e, Error::Auth { .. }), "{e:?}");
-        assert!(text.contains("Authentication credentials not found."), "{text}");
+        assert!(
+            text.contains("Authentication credentials not found."),
+            "{text}"
+        );
         assert!(text.contains("/crm/v3/objects/contacts"), "{text}");
-        assert!(!text.contains("SECRET123") && !text.contains("TOKEN456"), "{text}");
-        assert_eq!(hits.load(Ordering::SeqCst), 1, "auth errors are not retried");
+        assert!(
+            !text.contains("SECRET123") && !text.contains("TOKEN456"),
+            "{text}"
+        );
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "auth errors are not retried"
+        );
     }
 
     #[tokio::test]
     async fn exhausted_retries_are_transient_errors_naming_the_path_only() {
         let (url, hits) = server(vec![(503, "down", None); 10]).await;
         let c = HttpClient::new(fast(&url)).unwrap();
-        let e = c.send(|h| h.get(c.url("/v1/things?api_key=SECRET"))).await.unwrap_err();
+        let e = c
+            .send(|h| h.get(c.url("/v1/things?api_key=SECRET")))
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::Transient { .. }), "{e:?}");
         assert!(!e.to_string().contains("SECRET"), "{e}");
         assert_eq!(hits.load(Ordering::SeqCst), 4, "1 attempt + 3 retries");
@@ -417,7 +471,10 @@ mod tests {
         let mut cfg = fast("http://127.0.0.1:9");
         cfg.max_retries = 1;
         let c = HttpClient::new(cfg).unwrap();
-        let e = c.send(|h| h.get(c.url("/x?token=SECRET"))).await.unwrap_err();
+        let e = c
+            .send(|h| h.get(c.url("/x?token=SECRET")))
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::Transient { .. }), "{e:?}");
         assert!(e.to_string().contains("cannot connect"), "{e}");
         assert!(!e.to_string().contains("SECRET"), "{e}");
@@ -425,7 +482,10 @@ mod tests {
 
     #[test]
     fn vendor_messages_and_retry_after_parse() {
-        assert_eq!(message_field(br#"{"status":"error","message":"a \"b\""}"#).as_deref(), Some("a \"b\""));
+        assert_eq!(
+            message_field(br#"{"status":"error","message":"a \"b\""}"#).as_deref(),
+            Some("a \"b\"")
+        );
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, "2".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));

@@ -40,14 +40,23 @@ def conv(v):
     return v
 print(json.dumps([[conv(v) for v in r] for r in rows]))
 "#;
-    let out = Command::new(python()).args(["-c", script, sql]).output().expect("run python");
-    assert!(out.status.success(), "duckdb query failed: {sql}\n{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(python())
+        .args(["-c", script, sql])
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "duckdb query failed: {sql}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("duckdb json")
 }
 
 /// One integer from a DuckDB query.
 pub fn duckdb_int(sql: &str) -> i64 {
-    duckdb(sql)[0][0].as_i64().unwrap_or_else(|| panic!("not an integer: {sql}"))
+    duckdb(sql)[0][0]
+        .as_i64()
+        .unwrap_or_else(|| panic!("not an integer: {sql}"))
 }
 
 /// Runs a pyarrow snippet with `path` as `sys.argv[1]`; returns its stdout.
@@ -56,7 +65,11 @@ pub fn pyarrow(snippet: &str, path: &Path) -> String {
         .args(["-c", snippet, &path.display().to_string()])
         .output()
         .expect("run python");
-    assert!(out.status.success(), "pyarrow failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "pyarrow failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -86,7 +99,9 @@ impl From<Output> for Ran {
 /// Runs `braid ARGS` with extra environment variables.
 pub fn braid(args: &[&str], env: &[(&str, &str)]) -> Ran {
     let mut cmd = Command::new(braid_bin());
-    cmd.args(args).env("BRAID_LOG_FORMAT", "text").env_remove("RUST_LOG");
+    cmd.args(args)
+        .env("BRAID_LOG_FORMAT", "text")
+        .env_remove("RUST_LOG");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -95,7 +110,9 @@ pub fn braid(args: &[&str], env: &[(&str, &str)]) -> Ran {
 
 /// A sandbox on a free loopback port.
 pub async fn sandbox(config: SandboxConfig) -> Sandbox {
-    Sandbox::start(config, "127.0.0.1:0".parse().unwrap()).await.expect("start sandbox")
+    Sandbox::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("start sandbox")
 }
 
 /// POSTs JSON to a sandbox admin endpoint.
@@ -106,7 +123,11 @@ pub async fn admin(sandbox: &Sandbox, path: &str, body: serde_json::Value) -> se
         .send()
         .await
         .expect("admin request");
-    assert!(resp.status().is_success(), "admin {path}: {}", resp.status());
+    assert!(
+        resp.status().is_success(),
+        "admin {path}: {}",
+        resp.status()
+    );
     resp.json().await.expect("admin json")
 }
 

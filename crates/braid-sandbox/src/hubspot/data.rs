@@ -51,9 +51,31 @@ impl Object {
     /// Properties returned when a request names none (HubSpot's defaults).
     pub fn default_properties(self) -> &'static [&'static str] {
         match self {
-            Object::Contacts => &["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"],
-            Object::Companies => &["createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"],
-            Object::Deals => &["amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id", "pipeline"],
+            Object::Contacts => &[
+                "createdate",
+                "email",
+                "firstname",
+                "hs_object_id",
+                "lastmodifieddate",
+                "lastname",
+            ],
+            Object::Companies => &[
+                "createdate",
+                "domain",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "name",
+            ],
+            Object::Deals => &[
+                "amount",
+                "closedate",
+                "createdate",
+                "dealname",
+                "dealstage",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "pipeline",
+            ],
         }
     }
 
@@ -81,52 +103,244 @@ pub struct PropertyDef {
     pub group: &'static str,
 }
 
-const fn p(name: &'static str, label: &'static str, kind: &'static str, field_type: &'static str, group: &'static str) -> PropertyDef {
-    PropertyDef { name, label, kind, field_type, group }
+const fn p(
+    name: &'static str,
+    label: &'static str,
+    kind: &'static str,
+    field_type: &'static str,
+    group: &'static str,
+) -> PropertyDef {
+    PropertyDef {
+        name,
+        label,
+        kind,
+        field_type,
+        group,
+    }
 }
 
 const CONTACT_PROPS: &[PropertyDef] = &[
     p("email", "Email", "string", "text", "contactinformation"),
-    p("firstname", "First Name", "string", "text", "contactinformation"),
-    p("lastname", "Last Name", "string", "text", "contactinformation"),
-    p("phone", "Phone Number", "string", "phonenumber", "contactinformation"),
-    p("mobilephone", "Mobile Phone Number", "string", "phonenumber", "contactinformation"),
-    p("company", "Company Name", "string", "text", "contactinformation"),
+    p(
+        "firstname",
+        "First Name",
+        "string",
+        "text",
+        "contactinformation",
+    ),
+    p(
+        "lastname",
+        "Last Name",
+        "string",
+        "text",
+        "contactinformation",
+    ),
+    p(
+        "phone",
+        "Phone Number",
+        "string",
+        "phonenumber",
+        "contactinformation",
+    ),
+    p(
+        "mobilephone",
+        "Mobile Phone Number",
+        "string",
+        "phonenumber",
+        "contactinformation",
+    ),
+    p(
+        "company",
+        "Company Name",
+        "string",
+        "text",
+        "contactinformation",
+    ),
     p("city", "City", "string", "text", "contactinformation"),
-    p("country", "Country/Region", "string", "text", "contactinformation"),
-    p("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", "contactinformation"),
-    p("hs_wechat_unionid", "WeChat UnionID", "string", "text", "contactinformation"),
-    p("hs_email_optout", "Unsubscribed from all email", "bool", "booleancheckbox", "contactinformation"),
-    p("date_of_birth", "Date of birth", "date", "date", "contactinformation"),
-    p("createdate", "Create Date", "datetime", "date", "contactinformation"),
-    p("lastmodifieddate", "Last Modified Date", "datetime", "date", "contactinformation"),
-    p("hs_object_id", "Record ID", "number", "number", "contactinformation"),
+    p(
+        "country",
+        "Country/Region",
+        "string",
+        "text",
+        "contactinformation",
+    ),
+    p(
+        "lifecyclestage",
+        "Lifecycle Stage",
+        "enumeration",
+        "radio",
+        "contactinformation",
+    ),
+    p(
+        "hs_wechat_unionid",
+        "WeChat UnionID",
+        "string",
+        "text",
+        "contactinformation",
+    ),
+    p(
+        "hs_email_optout",
+        "Unsubscribed from all email",
+        "bool",
+        "booleancheckbox",
+        "contactinformation",
+    ),
+    p(
+        "date_of_birth",
+        "Date of birth",
+        "date",
+        "date",
+        "contactinformation",
+    ),
+    p(
+        "createdate",
+        "Create Date",
+        "datetime",
+        "date",
+        "contactinformation",
+    ),
+    p(
+        "lastmodifieddate",
+        "Last Modified Date",
+        "datetime",
+        "date",
+        "contactinformation",
+    ),
+    p(
+        "hs_object_id",
+        "Record ID",
+        "number",
+        "number",
+        "contactinformation",
+    ),
 ];
 
 const COMPANY_PROPS: &[PropertyDef] = &[
-    p("name", "Company name", "string", "text", "companyinformation"),
-    p("domain", "Company Domain Name", "string", "text", "companyinformation"),
-    p("phone", "Phone Number", "string", "phonenumber", "companyinformation"),
+    p(
+        "name",
+        "Company name",
+        "string",
+        "text",
+        "companyinformation",
+    ),
+    p(
+        "domain",
+        "Company Domain Name",
+        "string",
+        "text",
+        "companyinformation",
+    ),
+    p(
+        "phone",
+        "Phone Number",
+        "string",
+        "phonenumber",
+        "companyinformation",
+    ),
     p("city", "City", "string", "text", "companyinformation"),
-    p("country", "Country/Region", "string", "text", "companyinformation"),
-    p("industry", "Industry", "enumeration", "select", "companyinformation"),
-    p("numberofemployees", "Number of Employees", "number", "number", "companyinformation"),
-    p("annualrevenue", "Annual Revenue", "number", "number", "companyinformation"),
-    p("createdate", "Create Date", "datetime", "date", "companyinformation"),
-    p("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", "companyinformation"),
-    p("hs_object_id", "Record ID", "number", "number", "companyinformation"),
+    p(
+        "country",
+        "Country/Region",
+        "string",
+        "text",
+        "companyinformation",
+    ),
+    p(
+        "industry",
+        "Industry",
+        "enumeration",
+        "select",
+        "companyinformation",
+    ),
+    p(
+        "numberofemployees",
+        "Number of Employees",
+        "number",
+        "number",
+        "companyinformation",
+    ),
+    p(
+        "annualrevenue",
+        "Annual Revenue",
+        "number",
+        "number",
+        "companyinformation",
+    ),
+    p(
+        "createdate",
+        "Create Date",
+        "datetime",
+        "date",
+        "companyinformation",
+    ),
+    p(
+        "hs_lastmodifieddate",
+        "Last Modified Date",
+        "datetime",
+        "date",
+        "companyinformation",
+    ),
+    p(
+        "hs_object_id",
+        "Record ID",
+        "number",
+        "number",
+        "companyinformation",
+    ),
 ];
 
 const DEAL_PROPS: &[PropertyDef] = &[
     p("dealname", "Deal Name", "string", "text", "dealinformation"),
     p("amount", "Amount", "number", "number", "dealinformation"),
-    p("deal_currency_code", "Currency", "enumeration", "select", "dealinformation"),
-    p("dealstage", "Deal Stage", "enumeration", "radio", "dealinformation"),
-    p("pipeline", "Pipeline", "enumeration", "select", "dealinformation"),
-    p("closedate", "Close Date", "datetime", "date", "dealinformation"),
-    p("createdate", "Create Date", "datetime", "date", "dealinformation"),
-    p("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", "dealinformation"),
-    p("hs_object_id", "Record ID", "number", "number", "dealinformation"),
+    p(
+        "deal_currency_code",
+        "Currency",
+        "enumeration",
+        "select",
+        "dealinformation",
+    ),
+    p(
+        "dealstage",
+        "Deal Stage",
+        "enumeration",
+        "radio",
+        "dealinformation",
+    ),
+    p(
+        "pipeline",
+        "Pipeline",
+        "enumeration",
+        "select",
+        "dealinformation",
+    ),
+    p(
+        "closedate",
+        "Close Date",
+        "datetime",
+        "date",
+        "dealinformation",
+    ),
+    p(
+        "createdate",
+        "Create Date",
+        "datetime",
+        "date",
+        "dealinformation",
+    ),
+    p(
+        "hs_lastmodifieddate",
+        "Last Modified Date",
+        "datetime",
+        "date",
+        "dealinformation",
+    ),
+    p(
+        "hs_object_id",
+        "Record ID",
+        "number",
+        "number",
+        "dealinformation",
+    ),
 ];
 
 /// What `/crm/v3/properties/{object}` serves.
@@ -154,7 +368,10 @@ pub struct Record {
 impl Record {
     /// The value of property `name`, if set.
     pub fn property(&self, name: &str) -> Option<&str> {
-        self.properties.iter().find(|(k, _)| *k == name).and_then(|(_, v)| v.as_deref())
+        self.properties
+            .iter()
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v.as_deref())
     }
 }
 
@@ -188,33 +405,124 @@ fn format_date(ms: i64) -> String {
 }
 
 const EN_FIRST: &[&str] = &[
-    "James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "William", "Elizabeth", "David", "Barbara",
-    "Emma", "Olivia", "Noah", "Liam", "Sophia", "Lukas", "Hannah", "Mia", "Oliver", "Amelia", "Jack", "Isla",
+    "James",
+    "Mary",
+    "John",
+    "Patricia",
+    "Robert",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "William",
+    "Elizabeth",
+    "David",
+    "Barbara",
+    "Emma",
+    "Olivia",
+    "Noah",
+    "Liam",
+    "Sophia",
+    "Lukas",
+    "Hannah",
+    "Mia",
+    "Oliver",
+    "Amelia",
+    "Jack",
+    "Isla",
 ];
 const EN_LAST: &[&str] = &[
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Wilson", "Taylor", "Müller", "Schmidt",
-    "O'Brien", "Evans", "Walker", "Wright", "Thompson", "White", "Harris", "Clarke",
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Wilson",
+    "Taylor", "Müller", "Schmidt", "O'Brien", "Evans", "Walker", "Wright", "Thompson", "White",
+    "Harris", "Clarke",
 ];
 /// Chinese given names with their pinyin.
 const CN_FIRST: &[(&str, &str)] = &[
-    ("伟", "wei"), ("芳", "fang"), ("娜", "na"), ("敏", "min"), ("静", "jing"), ("磊", "lei"), ("洋", "yang"), ("勇", "yong"),
-    ("艳", "yan"), ("杰", "jie"), ("娟", "juan"), ("涛", "tao"), ("明", "ming"), ("超", "chao"), ("秀英", "xiuying"), ("建华", "jianhua"),
+    ("伟", "wei"),
+    ("芳", "fang"),
+    ("娜", "na"),
+    ("敏", "min"),
+    ("静", "jing"),
+    ("磊", "lei"),
+    ("洋", "yang"),
+    ("勇", "yong"),
+    ("艳", "yan"),
+    ("杰", "jie"),
+    ("娟", "juan"),
+    ("涛", "tao"),
+    ("明", "ming"),
+    ("超", "chao"),
+    ("秀英", "xiuying"),
+    ("建华", "jianhua"),
 ];
 /// Chinese family names with their pinyin.
 const CN_LAST: &[(&str, &str)] = &[
-    ("王", "wang"), ("李", "li"), ("张", "zhang"), ("刘", "liu"), ("陈", "chen"), ("杨", "yang"), ("黄", "huang"), ("赵", "zhao"),
-    ("吴", "wu"), ("周", "zhou"), ("徐", "xu"), ("孙", "sun"), ("欧阳", "ouyang"),
+    ("王", "wang"),
+    ("李", "li"),
+    ("张", "zhang"),
+    ("刘", "liu"),
+    ("陈", "chen"),
+    ("杨", "yang"),
+    ("黄", "huang"),
+    ("赵", "zhao"),
+    ("吴", "wu"),
+    ("周", "zhou"),
+    ("徐", "xu"),
+    ("孙", "sun"),
+    ("欧阳", "ouyang"),
 ];
-const EN_DOMAINS: &[&str] = &["gmail.com", "outlook.com", "yahoo.com", "icloud.com", "example.org", "acme-corp.com"];
+const EN_DOMAINS: &[&str] = &[
+    "gmail.com",
+    "outlook.com",
+    "yahoo.com",
+    "icloud.com",
+    "example.org",
+    "acme-corp.com",
+];
 const CN_DOMAINS: &[&str] = &["qq.com", "163.com", "126.com", "sina.com", "foxmail.com"];
 const EN_CITIES: &[(&str, &str)] = &[
-    ("New York", "US"), ("San Francisco", "US"), ("Austin", "US"), ("London", "GB"), ("Manchester", "GB"), ("Berlin", "DE"),
-    ("Munich", "DE"), ("Toronto", "CA"),
+    ("New York", "US"),
+    ("San Francisco", "US"),
+    ("Austin", "US"),
+    ("London", "GB"),
+    ("Manchester", "GB"),
+    ("Berlin", "DE"),
+    ("Munich", "DE"),
+    ("Toronto", "CA"),
 ];
-const CN_CITIES: &[(&str, &str)] = &[("上海", "CN"), ("北京", "CN"), ("深圳", "CN"), ("广州", "CN"), ("杭州", "CN"), ("成都", "CN")];
-const STAGES: &[&str] = &["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer", "evangelist"];
-const INDUSTRIES: &[&str] = &["COMPUTER_SOFTWARE", "RETAIL", "APPAREL_FASHION", "FOOD_BEVERAGES", "MARKETING_AND_ADVERTISING", "COSMETICS"];
-const DEAL_STAGES: &[&str] = &["appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin", "contractsent", "closedwon", "closedlost"];
+const CN_CITIES: &[(&str, &str)] = &[
+    ("上海", "CN"),
+    ("北京", "CN"),
+    ("深圳", "CN"),
+    ("广州", "CN"),
+    ("杭州", "CN"),
+    ("成都", "CN"),
+];
+const STAGES: &[&str] = &[
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+];
+const INDUSTRIES: &[&str] = &[
+    "COMPUTER_SOFTWARE",
+    "RETAIL",
+    "APPAREL_FASHION",
+    "FOOD_BEVERAGES",
+    "MARKETING_AND_ADVERTISING",
+    "COSMETICS",
+];
+const DEAL_STAGES: &[&str] = &[
+    "appointmentscheduled",
+    "qualifiedtobuy",
+    "presentationscheduled",
+    "decisionmakerboughtin",
+    "contractsent",
+    "closedwon",
+    "closedlost",
+];
 /// A store's default phone that many contacts carry (identity resolution must not merge on it).
 pub const SHARED_PHONE: &str = "+1 (800) 555-0100";
 /// A test address typed into many forms.
@@ -242,7 +550,11 @@ fn mixed_case(rng: &mut Rng, s: &str) -> String {
 }
 
 fn us_phone(rng: &mut Rng) -> String {
-    let (a, b, c) = (200 + rng.below(800), 200 + rng.below(800), rng.below(10_000));
+    let (a, b, c) = (
+        200 + rng.below(800),
+        200 + rng.below(800),
+        rng.below(10_000),
+    );
     match rng.below(4) {
         0 => format!("+1 ({a}) {b}-{c:04}"),
         1 => format!("{a}.{b}.{c:04}"),
@@ -294,7 +606,7 @@ fn person(seed: u64, index: u64) -> Person {
             chinese,
             city,
             country,
-            domain: *rng.pick(CN_DOMAINS),
+            domain: CN_DOMAINS[rng.below(CN_DOMAINS.len() as u64) as usize],
         }
     } else {
         let first = *rng.pick(EN_FIRST);
@@ -304,11 +616,16 @@ fn person(seed: u64, index: u64) -> Person {
         Person {
             first: first.into(),
             last: last.into(),
-            email_local: format!("{}.{}{}", first.to_lowercase(), clean.to_lowercase(), rng.below(100)),
+            email_local: format!(
+                "{}.{}{}",
+                first.to_lowercase(),
+                clean.to_lowercase(),
+                rng.below(100)
+            ),
             chinese,
             city,
             country,
-            domain: *rng.pick(EN_DOMAINS),
+            domain: EN_DOMAINS[rng.below(EN_DOMAINS.len() as u64) as usize],
         }
     }
 }
@@ -340,14 +657,23 @@ pub fn contact_at(seed: u64, index: u64, version: u32, modified_ms: i64) -> Reco
     } else {
         Some(other_phone(&mut rng, who.country))
     };
-    let mobile = rng.chance(0.3).then(|| if who.chinese { cn_mobile(&mut rng) } else { us_phone(&mut rng) });
+    let mobile = rng.chance(0.3).then(|| {
+        if who.chinese {
+            cn_mobile(&mut rng)
+        } else {
+            us_phone(&mut rng)
+        }
+    });
     let unionid = (who.chinese && rng.chance(0.5)).then(|| {
         let mut rng = Rng::new(seed, 0x0B, duplicate_of.unwrap_or(index));
         format!("o6_bm{:016x}{:07x}", rng.next(), rng.below(1 << 28))
     });
-    let stage = STAGES[((rng.below(STAGES.len() as u64)) as usize + version as usize) % STAGES.len()];
+    let stage =
+        STAGES[((rng.below(STAGES.len() as u64)) as usize + version as usize) % STAGES.len()];
     let created_ms = base_modified_ms(index) - 250 - rng.below(90 * 86_400) as i64 * 1000;
-    let dob = rng.chance(0.4).then(|| format_date(BASE_MS - (18 * 365 + rng.below(50 * 365) as i64) * 86_400_000));
+    let dob = rng
+        .chance(0.4)
+        .then(|| format_date(BASE_MS - (18 * 365 + rng.below(50 * 365) as i64) * 86_400_000));
     let company = rng.chance(0.6).then(|| company_name(seed, rng.below(500)));
     Record {
         id: (index + 1).to_string(),
@@ -364,7 +690,10 @@ pub fn contact_at(seed: u64, index: u64, version: u32, modified_ms: i64) -> Reco
             ("country", Some(who.country.into())),
             ("lifecyclestage", Some(stage.into())),
             ("hs_wechat_unionid", unionid),
-            ("hs_email_optout", Some(if rng.chance(0.1) { "true" } else { "false" }.into())),
+            (
+                "hs_email_optout",
+                Some(if rng.chance(0.1) { "true" } else { "false" }.into()),
+            ),
             ("date_of_birth", dob),
             ("createdate", Some(format_datetime(created_ms))),
             ("lastmodifieddate", Some(format_datetime(modified_ms))),
@@ -375,9 +704,21 @@ pub fn contact_at(seed: u64, index: u64, version: u32, modified_ms: i64) -> Reco
 
 fn company_name(seed: u64, index: u64) -> String {
     let mut rng = Rng::new(seed, 0xC2, index);
-    const A: &[&str] = &["Blue", "Golden", "Red", "Silver", "Green", "North", "Bright", "Swift"];
-    const B: &[&str] = &["Harbor", "Peak", "Lotus", "River", "Maple", "Dragon", "Cedar", "Falcon"];
-    const C: &[&str] = &["Trading", "Foods", "Apparel", "Labs", "Retail", "Cosmetics", "Coffee"];
+    const A: &[&str] = &[
+        "Blue", "Golden", "Red", "Silver", "Green", "North", "Bright", "Swift",
+    ];
+    const B: &[&str] = &[
+        "Harbor", "Peak", "Lotus", "River", "Maple", "Dragon", "Cedar", "Falcon",
+    ];
+    const C: &[&str] = &[
+        "Trading",
+        "Foods",
+        "Apparel",
+        "Labs",
+        "Retail",
+        "Cosmetics",
+        "Coffee",
+    ];
     const CN: &[&str] = &["上海", "北京", "深圳", "杭州"];
     const CN2: &[&str] = &["星辰", "云海", "金鼎", "华美", "锦绣"];
     if rng.chance(0.35) {
@@ -392,7 +733,11 @@ pub fn company_at(seed: u64, index: u64, version: u32, modified_ms: i64) -> Reco
     let mut rng = Rng::new(seed, Object::Companies.salt(), index);
     let name = company_name(seed, index);
     let chinese = !name.is_ascii();
-    let (city, country) = if chinese { *rng.pick(CN_CITIES) } else { *rng.pick(EN_CITIES) };
+    let (city, country) = if chinese {
+        *rng.pick(CN_CITIES)
+    } else {
+        *rng.pick(EN_CITIES)
+    };
     let domain = if chinese {
         format!("{}{}.cn", rng.pick(&["xc", "yh", "jd", "hm"]), index + 1)
     } else {
@@ -408,12 +753,22 @@ pub fn company_at(seed: u64, index: u64, version: u32, modified_ms: i64) -> Reco
         properties: vec![
             ("name", Some(name)),
             ("domain", Some(domain)),
-            ("phone", Some(if chinese { cn_mobile(&mut rng) } else { other_phone(&mut rng, country) })),
+            (
+                "phone",
+                Some(if chinese {
+                    cn_mobile(&mut rng)
+                } else {
+                    other_phone(&mut rng, country)
+                }),
+            ),
             ("city", Some(city.into())),
             ("country", Some(country.into())),
             ("industry", Some(rng.pick(INDUSTRIES).to_string())),
             ("numberofemployees", Some(employees.to_string())),
-            ("annualrevenue", rng.chance(0.8).then(|| format!("{revenue}"))),
+            (
+                "annualrevenue",
+                rng.chance(0.8).then(|| format!("{revenue}")),
+            ),
             ("createdate", Some(format_datetime(created_ms))),
             ("hs_lastmodifieddate", Some(format_datetime(modified_ms))),
             ("hs_object_id", Some((index + 1).to_string())),
@@ -426,22 +781,32 @@ pub fn deal_at(seed: u64, index: u64, version: u32, modified_ms: i64) -> Record 
     let mut rng = Rng::new(seed, Object::Deals.salt(), index);
     let currency = *rng.pick(&["USD", "USD", "CNY", "CNY", "EUR"]);
     let cents = 1_000 + rng.below(5_000_000) + version as u64 * 1_000;
-    let amount = if cents % 100 == 0 {
+    let amount = if cents.is_multiple_of(100) {
         format!("{}", cents / 100)
-    } else if cents % 10 == 0 {
+    } else if cents.is_multiple_of(10) {
         format!("{}.{}", cents / 100, (cents % 100) / 10)
     } else {
         format!("{}.{:02}", cents / 100, cents % 100)
     };
     let created_ms = base_modified_ms(index) - 250 - rng.below(120 * 86_400) as i64 * 1000;
-    let stage = DEAL_STAGES[(rng.below(DEAL_STAGES.len() as u64) as usize + version as usize) % DEAL_STAGES.len()];
-    let close = rng.chance(0.7).then(|| format_datetime(created_ms + rng.below(60 * 86_400) as i64 * 1000));
+    let stage = DEAL_STAGES
+        [(rng.below(DEAL_STAGES.len() as u64) as usize + version as usize) % DEAL_STAGES.len()];
+    let close = rng
+        .chance(0.7)
+        .then(|| format_datetime(created_ms + rng.below(60 * 86_400) as i64 * 1000));
     Record {
         id: (index + 1).to_string(),
         created_ms,
         modified_ms,
         properties: vec![
-            ("dealname", Some(format!("{} - {}", company_name(seed, rng.below(500)), rng.pick(&["Renewal", "New business", "Upsell", "Pilot"])))),
+            (
+                "dealname",
+                Some(format!(
+                    "{} - {}",
+                    company_name(seed, rng.below(500)),
+                    rng.pick(&["Renewal", "New business", "Upsell", "Pilot"])
+                )),
+            ),
             ("amount", rng.chance(0.95).then_some(amount)),
             ("deal_currency_code", Some(currency.into())),
             ("dealstage", Some(stage.into())),
@@ -506,16 +871,41 @@ mod tests {
     #[test]
     fn data_has_the_mess_identity_resolution_needs() {
         let contacts: Vec<Record> = (0..20_000).map(|i| contact(42, i)).collect();
-        let emails: Vec<&str> = contacts.iter().filter_map(|c| c.property("email")).collect();
+        let emails: Vec<&str> = contacts
+            .iter()
+            .filter_map(|c| c.property("email"))
+            .collect();
         assert!(emails.iter().any(|e| e.starts_with(' ')), "stray spaces");
-        assert!(emails.iter().any(|e| e.chars().any(|c| c.is_ascii_uppercase())), "mixed case");
-        assert!(emails.iter().filter(|e| **e == SHARED_EMAIL).count() > 20, "shared test address");
-        let chinese = contacts.iter().filter(|c| c.property("firstname").is_some_and(|n| !n.is_ascii())).count();
-        assert!(chinese > 6_000 && chinese < 10_000, "{chinese} Chinese names");
-        let normalized: std::collections::HashSet<String> = emails.iter().map(|e| e.trim().to_lowercase()).collect();
-        assert!(normalized.len() < emails.len() - 300, "duplicate people across records");
-        assert!(contacts.iter().any(|c| c.property("phone").is_some_and(|p| p.starts_with("+86"))));
-        assert!(contacts.iter().any(|c| c.property("hs_wechat_unionid").is_some()));
+        assert!(
+            emails
+                .iter()
+                .any(|e| e.chars().any(|c| c.is_ascii_uppercase())),
+            "mixed case"
+        );
+        assert!(
+            emails.iter().filter(|e| **e == SHARED_EMAIL).count() > 20,
+            "shared test address"
+        );
+        let chinese = contacts
+            .iter()
+            .filter(|c| c.property("firstname").is_some_and(|n| !n.is_ascii()))
+            .count();
+        assert!(
+            chinese > 6_000 && chinese < 10_000,
+            "{chinese} Chinese names"
+        );
+        let normalized: std::collections::HashSet<String> =
+            emails.iter().map(|e| e.trim().to_lowercase()).collect();
+        assert!(
+            normalized.len() < emails.len() - 300,
+            "duplicate people across records"
+        );
+        assert!(contacts
+            .iter()
+            .any(|c| c.property("phone").is_some_and(|p| p.starts_with("+86"))));
+        assert!(contacts
+            .iter()
+            .any(|c| c.property("hs_wechat_unionid").is_some()));
     }
 
     #[test]
@@ -532,7 +922,10 @@ mod tests {
                 if let Some(v) = value {
                     match def.kind {
                         "number" => assert!(v.parse::<f64>().is_ok(), "{name}={v}"),
-                        "datetime" => assert!(chrono::DateTime::parse_from_rfc3339(v).is_ok(), "{name}={v}"),
+                        "datetime" => assert!(
+                            chrono::DateTime::parse_from_rfc3339(v).is_ok(),
+                            "{name}={v}"
+                        ),
                         "bool" => assert!(v == "true" || v == "false"),
                         _ => {}
                     }

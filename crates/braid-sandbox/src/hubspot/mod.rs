@@ -4,8 +4,9 @@
 mod data;
 
 pub use data::{
-    base_modified_ms, company, contact, deal, first_index_modified_at_or_after, format_datetime, property_definitions, record_at,
-    Object, PropertyDef, Record, BASE_MS, SHARED_EMAIL, SHARED_PHONE,
+    base_modified_ms, company, contact, deal, first_index_modified_at_or_after, format_datetime,
+    property_definitions, record_at, Object, PropertyDef, Record, BASE_MS, SHARED_EMAIL,
+    SHARED_PHONE,
 };
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -136,16 +137,28 @@ pub(crate) fn admin_router() -> Router<Arc<crate::AppState>> {
 }
 
 fn hubspot_error(status: StatusCode, category: &str, message: &str) -> Response {
-    (status, [("content-type", "application/json;charset=utf-8")], error_body(category, message)).into_response()
+    (
+        status,
+        [("content-type", "application/json;charset=utf-8")],
+        error_body(category, message),
+    )
+        .into_response()
 }
 
 fn unknown_object(object: &str) -> Response {
-    hubspot_error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", &format!("Unable to infer object type from: {object}"))
+    hubspot_error(
+        StatusCode::NOT_FOUND,
+        "OBJECT_NOT_FOUND",
+        &format!("Unable to infer object type from: {object}"),
+    )
 }
 
 fn json_response(body: Vec<u8>) -> Response {
     let mut r = Response::new(Body::from(body));
-    r.headers_mut().insert("content-type", HeaderValue::from_static("application/json;charset=utf-8"));
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/json;charset=utf-8"),
+    );
     r
 }
 
@@ -158,7 +171,10 @@ fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;
@@ -191,7 +207,9 @@ fn parse_list_query(raw: Option<&str>) -> ListQuery {
         match k {
             "limit" => q.limit = Some(v),
             "after" => q.after = Some(v),
-            "properties" => q.properties.extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_owned)),
+            "properties" => q
+                .properties
+                .extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_owned)),
             _ => {}
         }
     }
@@ -237,7 +255,10 @@ fn selected_properties(object: Object, requested: &[String]) -> Vec<&'static str
         return object.default_properties().to_vec();
     }
     // Unknown names are ignored, as HubSpot does for reads.
-    defs.iter().filter(|d| requested.iter().any(|r| r == d.name)).map(|d| d.name).collect()
+    defs.iter()
+        .filter(|d| requested.iter().any(|r| r == d.name))
+        .map(|d| d.name)
+        .collect()
 }
 
 async fn list(
@@ -254,14 +275,24 @@ async fn list(
         None => 10,
         Some(Ok(n)) if n >= 1 => n.min(100),
         Some(_) => {
-            return hubspot_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "Invalid input JSON on line 1: limit must be a positive integer")
+            return hubspot_error(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                "Invalid input JSON on line 1: limit must be a positive integer",
+            )
         }
     };
     let start = match q.after.as_deref() {
         None | Some("") => 0,
         Some(a) => match a.parse::<u64>() {
             Ok(n) => n,
-            Err(_) => return hubspot_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", &format!("Invalid `after` value: {a}")),
+            Err(_) => {
+                return hubspot_error(
+                    StatusCode::BAD_REQUEST,
+                    "VALIDATION_ERROR",
+                    &format!("Invalid `after` value: {a}"),
+                )
+            }
         },
     };
     let hs = &app.hubspot;
@@ -271,7 +302,9 @@ async fn list(
         let st = s.objects.get(&obj);
         let total = hs.configured(obj) + st.map_or(0, |o| o.created);
         let end = (start + limit).min(total);
-        let ovs = (start..end).map(|i| st.and_then(|o| o.overrides.get(&i).copied())).collect();
+        let ovs = (start..end)
+            .map(|i| st.and_then(|o| o.overrides.get(&i).copied()))
+            .collect();
         (total, ovs)
     };
     let mut buf = Vec::with_capacity(overrides.len() * 700 + 200);
@@ -285,8 +318,16 @@ async fn list(
     buf.push(b']');
     let next = start + overrides.len() as u64;
     if next < total {
-        let token = if repeat.is_some() { start.to_string() } else { next.to_string() };
-        let link = format!("{}/crm/v3/objects/{}?after={token}", app.base_url, obj.name());
+        let token = if repeat.is_some() {
+            start.to_string()
+        } else {
+            next.to_string()
+        };
+        let link = format!(
+            "{}/crm/v3/objects/{}?after={token}",
+            app.base_url,
+            obj.name()
+        );
         buf.extend_from_slice(b",\"paging\":{\"next\":{\"after\":");
         push_str(&mut buf, &token);
         buf.extend_from_slice(b",\"link\":");
@@ -328,25 +369,49 @@ struct Filter {
 }
 
 /// The matching modified-time range `[lo, hi]` (inclusive, epoch ms).
+#[allow(clippy::result_large_err)] // built once per request; boxing buys nothing
 fn filter_range(object: Object, req: &SearchRequest) -> Result<(i64, i64), Response> {
     let (mut lo, mut hi) = (i64::MIN, i64::MAX);
     if req.filter_groups.len() > 1 {
-        return Err(hubspot_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "The sandbox supports one filter group"));
+        return Err(hubspot_error(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "The sandbox supports one filter group",
+        ));
     }
     for f in req.filter_groups.iter().flat_map(|g| &g.filters) {
         if f.property_name != object.modified_property() {
-            let known = property_definitions(object).iter().any(|d| d.name == f.property_name);
+            let known = property_definitions(object)
+                .iter()
+                .any(|d| d.name == f.property_name);
             let msg = if known {
-                format!("The sandbox filters on {} only, not {}", object.modified_property(), f.property_name)
+                format!(
+                    "The sandbox filters on {} only, not {}",
+                    object.modified_property(),
+                    f.property_name
+                )
             } else {
-                format!("There was a problem with the request. Property \"{}\" does not exist", f.property_name)
+                format!(
+                    "There was a problem with the request. Property \"{}\" does not exist",
+                    f.property_name
+                )
             };
-            return Err(hubspot_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", &msg));
+            return Err(hubspot_error(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                &msg,
+            ));
         }
         let raw = match &f.value {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(serde_json::Value::Number(n)) => n.to_string(),
-            _ => return Err(hubspot_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "filter value is required")),
+            _ => {
+                return Err(hubspot_error(
+                    StatusCode::BAD_REQUEST,
+                    "VALIDATION_ERROR",
+                    "filter value is required",
+                ))
+            }
         };
         let v: i64 = match raw.parse() {
             Ok(v) => v,
@@ -371,7 +436,11 @@ fn filter_range(object: Object, req: &SearchRequest) -> Result<(i64, i64), Respo
                 hi = hi.min(v);
             }
             op => {
-                return Err(hubspot_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", &format!("Unsupported operator {op} in the sandbox")))
+                return Err(hubspot_error(
+                    StatusCode::BAD_REQUEST,
+                    "VALIDATION_ERROR",
+                    &format!("Unsupported operator {op} in the sandbox"),
+                ))
             }
         }
     }
@@ -408,11 +477,21 @@ async fn search(
     };
     let req: SearchRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return hubspot_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", &format!("Invalid input JSON: {e}")),
+        Err(e) => {
+            return hubspot_error(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                &format!("Invalid input JSON: {e}"),
+            )
+        }
     };
     let limit = req.limit.unwrap_or(10);
     if !(1..=200).contains(&limit) {
-        return hubspot_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "limit must be between 1 and 200");
+        return hubspot_error(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "limit must be between 1 and 200",
+        );
     }
     let after = match &req.after {
         None => 0,
@@ -446,12 +525,25 @@ async fn search(
         let empty = ObjectState::default();
         let st = s.objects.get(&obj).unwrap_or(&empty);
         let n = hs.configured(obj);
-        let base_lo = if lo == i64::MIN { 0 } else { first_index_modified_at_or_after(lo).min(n) };
-        let base_hi = if hi == i64::MAX { n } else { first_index_modified_at_or_after(hi.saturating_add(1)).min(n) };
+        let base_lo = if lo == i64::MIN {
+            0
+        } else {
+            first_index_modified_at_or_after(lo).min(n)
+        };
+        let base_hi = if hi == i64::MAX {
+            n
+        } else {
+            first_index_modified_at_or_after(hi.saturating_add(1)).min(n)
+        };
         let base_hi = base_hi.max(base_lo);
         let skipped = st.overrides.range(base_lo..base_hi).count() as u64;
         let base_count = base_hi - base_lo - skipped;
-        let late: Vec<(i64, u64)> = st.by_time.iter().filter(|(t, _)| *t >= lo && *t <= hi).copied().collect();
+        let late: Vec<(i64, u64)> = st
+            .by_time
+            .iter()
+            .filter(|(t, _)| *t >= lo && *t <= hi)
+            .copied()
+            .collect();
         let total = base_count + late.len() as u64;
         let mut page = Vec::new();
         for k in after..(after + limit).min(total) {
@@ -519,9 +611,16 @@ struct MutateRequest {
 
 /// Modifies `count` existing records and creates `create` new ones; all get
 /// one new modified time, later than every existing one.
-async fn mutate(State(app): State<Arc<crate::AppState>>, Json(req): Json<MutateRequest>) -> Response {
+async fn mutate(
+    State(app): State<Arc<crate::AppState>>,
+    Json(req): Json<MutateRequest>,
+) -> Response {
     let Some(obj) = Object::parse(&req.object) else {
-        return (StatusCode::BAD_REQUEST, format!("unknown object {}", req.object)).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("unknown object {}", req.object),
+        )
+            .into_response();
     };
     let hs = &app.hubspot;
     let configured = hs.configured(obj);
@@ -540,14 +639,23 @@ async fn mutate(State(app): State<Arc<crate::AppState>>, Json(req): Json<MutateR
     }
     for index in chosen.into_iter().chain(total..total + req.create) {
         let version = st.overrides.get(&index).map_or(0, |o| o.version) + 1;
-        if let Some(old) = st.overrides.insert(index, Override { modified_ms: now, version }) {
+        if let Some(old) = st.overrides.insert(
+            index,
+            Override {
+                modified_ms: now,
+                version,
+            },
+        ) {
             st.by_time.remove(&(old.modified_ms, index));
         }
         st.by_time.insert((now, index));
         ids.push((index + 1).to_string());
     }
     st.created += req.create;
-    Json(serde_json::json!({"ids": ids, "modified_at": format_datetime(now), "modified_at_ms": now})).into_response()
+    Json(
+        serde_json::json!({"ids": ids, "modified_at": format_datetime(now), "modified_at_ms": now}),
+    )
+    .into_response()
 }
 
 /// Whether the request carries the configured bearer token.
@@ -555,7 +663,10 @@ pub(crate) fn authorized(headers: &HeaderMap, token: &str) -> bool {
     headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .is_some_and(|t| t.trim() == token)
 }
 
@@ -591,8 +702,14 @@ pub(crate) fn rate_headers(h: &mut HeaderMap, limit: u32, remaining: u32) {
     h.insert("x-hubspot-ratelimit-secondly", l.clone());
     h.insert("x-hubspot-ratelimit-secondly-remaining", r.clone());
     h.insert("x-hubspot-ratelimit-max", HeaderValue::from(limit * 10));
-    h.insert("x-hubspot-ratelimit-remaining", HeaderValue::from(remaining * 10));
-    h.insert("x-hubspot-ratelimit-interval-milliseconds", HeaderValue::from_static("10000"));
+    h.insert(
+        "x-hubspot-ratelimit-remaining",
+        HeaderValue::from(remaining * 10),
+    );
+    h.insert(
+        "x-hubspot-ratelimit-interval-milliseconds",
+        HeaderValue::from_static("10000"),
+    );
 }
 
 #[cfg(test)]
@@ -603,9 +720,17 @@ mod tests {
     fn nth_unskipped_walks_around_overrides() {
         let mut skip = BTreeMap::new();
         for i in [2u64, 3, 7] {
-            skip.insert(i, Override { modified_ms: 0, version: 1 });
+            skip.insert(
+                i,
+                Override {
+                    modified_ms: 0,
+                    version: 1,
+                },
+            );
         }
-        let got: Vec<u64> = (0..7).filter_map(|k| nth_unskipped(0, 10, k, &skip)).collect();
+        let got: Vec<u64> = (0..7)
+            .filter_map(|k| nth_unskipped(0, 10, k, &skip))
+            .collect();
         assert_eq!(got, vec![0, 1, 4, 5, 6, 8, 9]);
         assert_eq!(nth_unskipped(0, 10, 7, &skip), None);
         assert_eq!(nth_unskipped(3, 10, 0, &skip), Some(4));
@@ -613,7 +738,9 @@ mod tests {
 
     #[test]
     fn query_strings_are_decoded() {
-        let q = parse_list_query(Some("limit=100&after=NTI%3D&properties=email%2Cphone&properties=city"));
+        let q = parse_list_query(Some(
+            "limit=100&after=NTI%3D&properties=email%2Cphone&properties=city",
+        ));
         assert_eq!(q.limit.as_deref(), Some("100"));
         assert_eq!(q.after.as_deref(), Some("NTI="));
         assert_eq!(q.properties, vec!["email", "phone", "city"]);
