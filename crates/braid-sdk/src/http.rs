@@ -202,7 +202,12 @@ impl HttpClient {
             })
         })
         .notify(|a: &Attempt, dur| {
-            tracing::warn!(error = %a.error, wait_ms = dur.as_millis() as u64, "retrying");
+            let wait_ms = dur.as_millis() as u64;
+            if a.error.kind() == braid_core::ErrorKind::RateLimit {
+                tracing::info!(error = %a.error, wait_ms, "rate limited; waiting");
+            } else {
+                tracing::warn!(error = %a.error, wait_ms, "retrying");
+            }
         })
         .await;
         let n = attempts.load(Ordering::Relaxed) as u32;
