@@ -141,3 +141,96 @@ async fn sigkill_mid_run_then_rerun_lands_every_record_exactly_once() {
     assert_eq!(leftovers, 0, "staging not cleaned: {}", staging.display());
     sb.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_commits_at_the_next_checkpoint_and_exits_130() {
+    let mut cfg = SandboxConfig::default();
+    cfg.hubspot.access_token = TOKEN.into();
+    cfg.hubspot.contacts = 1;
+    cfg.hubspot.companies = 60_000;
+    cfg.hubspot.deals = 1;
+    cfg.hubspot.requests_per_second = None;
+    let sb = sandbox(cfg).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = tmp.path().join("wh");
+    // Large commit intervals: without the signal nothing would be committed until the end.
+    let pipeline = hubspot_pipeline(
+        tmp.path(),
+        "options:\n  commit_every_bytes: 1GiB\n  commit_every_seconds: 3600\n",
+    );
+    let mut child = std::process::Command::new(braid_bin())
+        .args(run_args(&pipeline, &wh, &tmp.path().join("r1.json")))
+        .envs(hubspot_env(&sb, TOKEN))
+        .env("BRAID_LOG_FORMAT", "text")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn braid");
+    // Wait until companies are flowing (the sandbox has served some pages).
+    let started = Instant::now();
+    loop {
+        let stats: serde_json::Value = reqwest::get(format!("{}/_sandbox/stats", sb.base_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let pages = stats["by_path"]["/crm/v3/objects/companies"]
+            .as_u64()
+            .unwrap_or(0);
+        if pages >= 20 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "braid ended before the signal"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no progress within 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "interrupted runs exit 130");
+
+    let rep = report(&tmp.path().join("r1.json"));
+    assert_eq!(rep["status"], "interrupted");
+    let committed = stream_report(&rep, "companies")["rows_committed"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        committed > 0 && committed < 60_000,
+        "committed at the checkpoint after the signal: {committed}"
+    );
+    let companies = raw(&wh, "hubspot", "companies");
+    assert_eq!(
+        duckdb_int(&format!("SELECT count(*) FROM {companies}")),
+        committed
+    );
+
+    // The next run resumes and completes without duplicates.
+    let ran = braid_async(
+        run_args(&pipeline, &wh, &tmp.path().join("r2.json")),
+        hubspot_env(&sb, TOKEN),
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    assert_eq!(
+        duckdb_int(&format!("SELECT count(*) FROM {companies}")),
+        60_000
+    );
+    assert_eq!(
+        duckdb_int(&format!("SELECT count(DISTINCT id) FROM {companies}")),
+        60_000
+    );
+    sb.shutdown().await;
+}

@@ -237,6 +237,23 @@ impl Source for HubSpotSource {
     }
 }
 
+/// A request running ahead of the reader; aborted if the read is dropped.
+struct Prefetch(tokio::task::JoinHandle<Result<braid_sdk::HttpResponse>>);
+
+impl Prefetch {
+    async fn wait(&mut self) -> Result<braid_sdk::HttpResponse> {
+        (&mut self.0)
+            .await
+            .map_err(|e| Error::Internal(format!("prefetch task: {e}")))?
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 struct StreamCtx {
     client: HttpClient,
     config: Arc<HubSpotConfig>,
@@ -274,7 +291,7 @@ impl StreamCtx {
             let token = self.config.access_token.clone();
             let mut decoder = self.decoder()?;
             let mut guard = PageTokenGuard::new(name);
-            let mut after: Option<String> = self
+            let after: Option<String> = self
                 .state
                 .resume
                 .as_ref()
@@ -285,17 +302,31 @@ impl StreamCtx {
                 tracing::info!(stream = name, after = %a, "resuming full refresh");
                 guard.check(a)?;
             }
+            // The next page is requested as soon as its token is known, so the
+            // vendor prepares it while this one is decoded.
+            let fetch = |after: Option<String>| {
+                let (client, url, token, limit, props) = (self.client.clone(), url.clone(), token.clone(), limit.clone(), props.clone());
+                Prefetch(tokio::spawn(async move {
+                    client
+                        .send(|c| {
+                            let mut q: Vec<(&str, &str)> = vec![("limit", &limit), ("properties", &props), ("archived", "false")];
+                            if let Some(a) = &after {
+                                q.push(("after", a));
+                            }
+                            c.get(&url).query(&q).bearer_auth(&token)
+                        })
+                        .await
+                }))
+            };
+            let mut pending = fetch(after);
             loop {
-                let resp = self
-                    .client
-                    .send(|c| {
-                        let mut q: Vec<(&str, &str)> = vec![("limit", &limit), ("properties", &props), ("archived", "false")];
-                        if let Some(a) = &after {
-                            q.push(("after", a));
-                        }
-                        c.get(&url).query(&q).bearer_auth(&token)
-                    })
-                    .await?;
+                let resp = pending.wait().await?;
+                let next = page::peek_next_after(&resp.body)
+                    .map_err(|e| Error::data(name, format!("GET /crm/v3/objects/{name}: {e}")))?;
+                if let Some(n) = &next {
+                    guard.check(n)?;
+                    pending = fetch(Some(n.clone()));
+                }
                 let page = decoder
                     .decode(&resp.body, |_, _| false)
                     .map_err(|e| Error::data(name, format!("GET /crm/v3/objects/{name}: {e}")))?;
@@ -303,11 +334,9 @@ impl StreamCtx {
                 if page.batch.num_rows() > 0 {
                     yield Message::Batch { stream: name.into(), batch: page.batch };
                 }
-                match page.next_after {
+                match next {
                     Some(next) => {
-                        guard.check(&next)?;
                         yield Message::Checkpoint { stream: name.into(), resume: Some(serde_json::json!({ "after": next })) };
-                        after = Some(next);
                     }
                     None => {
                         yield Message::Checkpoint { stream: name.into(), resume: None };

@@ -81,6 +81,23 @@ enum Kind {
     Typed,
 }
 
+/// The next page's `after` token, read without decoding the records.
+pub fn peek_next_after(body: &[u8]) -> Result<Option<String>, String> {
+    #[derive(Deserialize)]
+    struct Peek {
+        #[allow(dead_code)]
+        results: serde::de::IgnoredAny,
+        #[serde(default)]
+        paging: Option<Paging>,
+    }
+    let p: Peek =
+        serde_json::from_slice(body).map_err(|e| format!("invalid JSON in the response: {e}"))?;
+    Ok(p.paging.and_then(|p| p.next).map(|n| match n.after {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    }))
+}
+
 /// One decoded page.
 pub struct DecodedPage {
     /// The records kept, as a batch of the stream's schema.

@@ -430,6 +430,8 @@ struct Slot {
     first_seen: Option<Instant>,
     last_seen: Option<Instant>,
     last_resume: Option<serde_json::Value>,
+    /// No batch arrived since the last checkpoint: committing now is exact.
+    at_checkpoint: bool,
 }
 
 fn write_loop(
@@ -463,6 +465,7 @@ fn write_loop(
                     first_seen: None,
                     last_seen: None,
                     last_resume: None,
+                    at_checkpoint: false,
                 },
             )
         })
@@ -474,7 +477,17 @@ fn write_loop(
         let step = match item.item {
             Item::Interrupt => {
                 interrupted = true;
-                Ok(())
+                // Streams resting at a checkpoint (finished ones included) commit now.
+                let ready: Vec<String> = slots
+                    .iter()
+                    .filter(|(_, s)| s.at_checkpoint)
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                if ready.is_empty() {
+                    Ok(())
+                } else {
+                    commit(&ctx, &mut committed, &mut slots, &ready, false)
+                }
             }
             Item::End { complete } => {
                 if complete {
@@ -542,6 +555,7 @@ fn handle(
             let now = Instant::now();
             slot.first_seen.get_or_insert(now);
             slot.last_seen = Some(now);
+            slot.at_checkpoint = false;
             let batch = slot.tracker.accept(batch)?;
             if batch.num_rows() == 0 {
                 return Ok(());
@@ -572,6 +586,7 @@ fn handle(
             })?;
             slot.last_seen = Some(Instant::now());
             slot.last_resume = resume;
+            slot.at_checkpoint = true;
             let due = interrupted
                 || slot.bytes_since_commit >= ctx.commit_every_bytes
                 || slot.last_commit.elapsed() >= ctx.commit_every;

@@ -138,14 +138,14 @@ const CONTACT_PROPS: &[PropertyDef] = &[
     p(
         "phone",
         "Phone Number",
-        "string",
+        "phone_number",
         "phonenumber",
         "contactinformation",
     ),
     p(
         "mobilephone",
         "Mobile Phone Number",
-        "string",
+        "phone_number",
         "phonenumber",
         "contactinformation",
     ),
@@ -233,7 +233,7 @@ const COMPANY_PROPS: &[PropertyDef] = &[
     p(
         "phone",
         "Phone Number",
-        "string",
+        "phone_number",
         "phonenumber",
         "companyinformation",
     ),
@@ -391,17 +391,67 @@ pub fn first_index_modified_at_or_after(ms: i64) -> u64 {
 
 /// Formats epoch ms as HubSpot does: `2024-01-01T00:00:00.250Z`.
 pub fn format_datetime(ms: i64) -> String {
-    match chrono::DateTime::from_timestamp_millis(ms) {
-        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-        None => String::new(),
+    let mut buf = [0u8; 24];
+    write_datetime(&mut buf, ms);
+    // Only ASCII digits and separators are written.
+    String::from_utf8(buf.to_vec()).unwrap_or_default()
+}
+
+/// Appends `format_datetime(ms)` to `out` without allocating.
+pub(crate) fn push_datetime(out: &mut Vec<u8>, ms: i64) {
+    let mut buf = [0u8; 24];
+    write_datetime(&mut buf, ms);
+    out.extend_from_slice(&buf);
+}
+
+/// Civil date (year, month, day) of a day count since 1970-01-01
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn put(buf: &mut [u8], value: u64, width: usize) {
+    let mut v = value;
+    for slot in buf[..width].iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
+        v /= 10;
     }
 }
 
+/// Writes `YYYY-MM-DDTHH:MM:SS.mmmZ` (years outside 0..=9999 wrap; the sandbox never makes them).
+fn write_datetime(buf: &mut [u8; 24], ms: i64) {
+    let days = ms.div_euclid(86_400_000);
+    let in_day = ms.rem_euclid(86_400_000) as u64;
+    let (year, month, day) = civil_from_days(days);
+    put(&mut buf[0..], year.rem_euclid(10_000) as u64, 4);
+    buf[4] = b'-';
+    put(&mut buf[5..], u64::from(month), 2);
+    buf[7] = b'-';
+    put(&mut buf[8..], u64::from(day), 2);
+    buf[10] = b'T';
+    put(&mut buf[11..], in_day / 3_600_000, 2);
+    buf[13] = b':';
+    put(&mut buf[14..], in_day / 60_000 % 60, 2);
+    buf[16] = b':';
+    put(&mut buf[17..], in_day / 1000 % 60, 2);
+    buf[19] = b'.';
+    put(&mut buf[20..], in_day % 1000, 3);
+    buf[23] = b'Z';
+}
+
 fn format_date(ms: i64) -> String {
-    match chrono::DateTime::from_timestamp_millis(ms) {
-        Some(t) => t.format("%Y-%m-%d").to_string(),
-        None => String::new(),
-    }
+    let mut s = format_datetime(ms);
+    s.truncate(10);
+    s
 }
 
 const EN_FIRST: &[&str] = &[
@@ -866,6 +916,30 @@ mod tests {
             assert!(first == 0 || base_modified_ms(first - 1) < ms);
         }
         assert_eq!(first_index_modified_at_or_after(0), 0);
+    }
+
+    #[test]
+    fn datetimes_match_chrono() {
+        for ms in [
+            0i64,
+            BASE_MS,
+            BASE_MS + 250,
+            1_709_633_472_345, // 2024-03-05T10:11:12.345Z
+            951_782_400_000,   // 2000-02-29
+            4_102_444_799_999, // 2099-12-31T23:59:59.999Z
+            -1,
+        ] {
+            let want = chrono::DateTime::from_timestamp_millis(ms)
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string();
+            assert_eq!(format_datetime(ms), want);
+        }
+        assert_eq!(
+            format_datetime(1_709_633_472_345),
+            "2024-03-05T10:11:12.345Z"
+        );
+        assert_eq!(format_date(1_709_633_472_345), "2024-03-05");
     }
 
     #[test]

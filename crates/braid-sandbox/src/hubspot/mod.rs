@@ -22,8 +22,8 @@ use serde::Deserialize;
 
 use crate::{correlation_id, error_body, RepeatPaging};
 
-/// Settings of the HubSpot emulation.
-#[derive(Debug, Clone)]
+/// Settings of the HubSpot emulation. `Debug` redacts the access token.
+#[derive(Clone)]
 pub struct HubSpotConfig {
     /// The private-app token the API accepts as `Authorization: Bearer …`.
     pub access_token: String,
@@ -37,6 +37,22 @@ pub struct HubSpotConfig {
     pub requests_per_second: Option<u32>,
     /// Search requests per second before 429s (HubSpot: 5; `None` = unlimited).
     pub search_requests_per_second: Option<u32>,
+}
+
+impl std::fmt::Debug for HubSpotConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubSpotConfig")
+            .field("access_token", &"<redacted>")
+            .field("contacts", &self.contacts)
+            .field("companies", &self.companies)
+            .field("deals", &self.deals)
+            .field("requests_per_second", &self.requests_per_second)
+            .field(
+                "search_requests_per_second",
+                &self.search_requests_per_second,
+            )
+            .finish()
+    }
 }
 
 impl Default for HubSpotConfig {
@@ -193,6 +209,7 @@ struct ListQuery {
     limit: Option<String>,
     after: Option<String>,
     properties: Vec<String>,
+    archived: bool,
 }
 
 fn parse_list_query(raw: Option<&str>) -> ListQuery {
@@ -200,6 +217,7 @@ fn parse_list_query(raw: Option<&str>) -> ListQuery {
         limit: None,
         after: None,
         properties: Vec::new(),
+        archived: false,
     };
     for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -210,6 +228,7 @@ fn parse_list_query(raw: Option<&str>) -> ListQuery {
             "properties" => q
                 .properties
                 .extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_owned)),
+            "archived" => q.archived = v.eq_ignore_ascii_case("true"),
             _ => {}
         }
     }
@@ -218,46 +237,79 @@ fn parse_list_query(raw: Option<&str>) -> ListQuery {
 
 /// Appends a JSON string literal.
 fn push_str(buf: &mut Vec<u8>, s: &str) {
-    // Writing to a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *buf, s);
+    // Most values need no escaping: copy them in one go.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        buf.reserve(s.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    } else {
+        // Writing to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *buf, s);
+    }
 }
 
-fn write_record(buf: &mut Vec<u8>, rec: &Record, props: &[&str]) {
+/// A property to render: its name, its position in the object's definitions
+/// (where generated records keep it) and its pre-rendered `"name":` key.
+struct Selected {
+    name: &'static str,
+    position: usize,
+    key: Vec<u8>,
+}
+
+fn write_record(buf: &mut Vec<u8>, rec: &Record, props: &[Selected]) {
     buf.extend_from_slice(b"{\"id\":");
     push_str(buf, &rec.id);
     buf.extend_from_slice(b",\"properties\":{");
     let mut first = true;
-    for name in props {
-        let Some((_, value)) = rec.properties.iter().find(|(k, _)| k == name) else {
-            continue;
+    for sel in props {
+        let value = match rec.properties.get(sel.position) {
+            Some((name, value)) if *name == sel.name => value,
+            _ => match rec.properties.iter().find(|(k, _)| *k == sel.name) {
+                Some((_, value)) => value,
+                None => continue,
+            },
         };
         if !first {
             buf.push(b',');
         }
         first = false;
-        push_str(buf, name);
-        buf.push(b':');
+        buf.extend_from_slice(&sel.key);
         match value {
             Some(v) => push_str(buf, v),
             None => buf.extend_from_slice(b"null"),
         }
     }
     buf.extend_from_slice(b"},\"createdAt\":\"");
-    buf.extend_from_slice(format_datetime(rec.created_ms).as_bytes());
+    data::push_datetime(buf, rec.created_ms);
     buf.extend_from_slice(b"\",\"updatedAt\":\"");
-    buf.extend_from_slice(format_datetime(rec.modified_ms).as_bytes());
+    data::push_datetime(buf, rec.modified_ms);
     buf.extend_from_slice(b"\",\"archived\":false}");
 }
 
-fn selected_properties(object: Object, requested: &[String]) -> Vec<&'static str> {
+fn selected_properties(object: Object, requested: &[String]) -> Vec<Selected> {
     let defs = property_definitions(object);
-    if requested.is_empty() {
-        return object.default_properties().to_vec();
-    }
-    // Unknown names are ignored, as HubSpot does for reads.
+    let wanted = |name: &str| {
+        if requested.is_empty() {
+            object.default_properties().contains(&name)
+        } else {
+            // Unknown names are ignored, as HubSpot does for reads.
+            requested.iter().any(|r| r == name)
+        }
+    };
     defs.iter()
-        .filter(|d| requested.iter().any(|r| r == d.name))
-        .map(|d| d.name)
+        .enumerate()
+        .filter(|(_, d)| wanted(d.name))
+        .map(|(position, d)| {
+            let mut key = Vec::with_capacity(d.name.len() + 3);
+            push_str(&mut key, d.name);
+            key.push(b':');
+            Selected {
+                name: d.name,
+                position,
+                key,
+            }
+        })
         .collect()
 }
 
@@ -295,6 +347,10 @@ async fn list(
             }
         },
     };
+    if q.archived {
+        // The sandbox archives nothing.
+        return json_response(b"{\"results\":[]}".to_vec());
+    }
     let hs = &app.hubspot;
     let props = selected_properties(obj, &q.properties);
     let (total, overrides): (u64, Vec<Option<Override>>) = {
@@ -470,6 +526,7 @@ fn nth_unskipped(from: u64, to: u64, k: u64, skip: &BTreeMap<u64, Override>) -> 
 async fn search(
     State(app): State<Arc<crate::AppState>>,
     Path(object): Path<String>,
+    repeat: Option<Extension<RepeatPaging>>,
     body: axum::body::Bytes,
 ) -> Response {
     let Some(obj) = Object::parse(&object) else {
@@ -571,8 +628,9 @@ async fn search(
     buf.push(b']');
     let next = after + page.len() as u64;
     if next < total {
+        let token = if repeat.is_some() { after } else { next };
         buf.extend_from_slice(b",\"paging\":{\"next\":{\"after\":");
-        push_str(&mut buf, &next.to_string());
+        push_str(&mut buf, &token.to_string());
         buf.extend_from_slice(b"}}");
     }
     buf.push(b'}');
@@ -734,6 +792,15 @@ mod tests {
         assert_eq!(got, vec![0, 1, 4, 5, 6, 8, 9]);
         assert_eq!(nth_unskipped(0, 10, 7, &skip), None);
         assert_eq!(nth_unskipped(3, 10, 0, &skip), Some(4));
+    }
+
+    #[test]
+    fn debug_output_hides_the_token() {
+        let mut c = crate::SandboxConfig::default();
+        c.hubspot.access_token = "pat-na1-very-secret".into();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("very-secret"), "{shown}");
+        assert!(shown.contains("contacts: 3000"), "{shown}");
     }
 
     #[test]
