@@ -30,6 +30,9 @@ use serde::Deserialize;
 pub use config::HubSpotConfig;
 use page::PageDecoder;
 
+/// Rows gathered from consecutive pages into one batch.
+const FLUSH_ROWS: usize = 4096;
+
 /// The largest offset one HubSpot search can page to.
 const SEARCH_CAP: u64 = 10_000;
 
@@ -327,21 +330,24 @@ impl StreamCtx {
                     guard.check(n)?;
                     pending = fetch(Some(n.clone()));
                 }
-                let page = decoder
-                    .decode(&resp.body, |_, _| false)
+                decoder
+                    .append(&resp.body, |_, _| false)
                     .map_err(|e| Error::data(name, format!("GET /crm/v3/objects/{name}: {e}")))?;
                 yield Message::Progress { stream: name.into(), pages: 1, retries: (resp.attempts - 1) as u64 };
-                if page.batch.num_rows() > 0 {
-                    yield Message::Batch { stream: name.into(), batch: page.batch };
+                // Pages are gathered into bigger batches; the checkpoint follows the batch.
+                if next.is_some() && decoder.buffered_rows() + self.config.page_size as usize <= FLUSH_ROWS {
+                    continue;
                 }
-                match next {
-                    Some(next) => {
-                        yield Message::Checkpoint { stream: name.into(), resume: Some(serde_json::json!({ "after": next })) };
-                    }
-                    None => {
-                        yield Message::Checkpoint { stream: name.into(), resume: None };
-                        break;
-                    }
+                let batch = decoder
+                    .flush()
+                    .map_err(|e| Error::data(name, format!("GET /crm/v3/objects/{name}: {e}")))?;
+                if let Some(batch) = batch.filter(|b| b.num_rows() > 0) {
+                    yield Message::Batch { stream: name.into(), batch };
+                }
+                let resume = next.as_ref().map(|n| serde_json::json!({ "after": n }));
+                yield Message::Checkpoint { stream: name.into(), resume };
+                if next.is_none() {
+                    break;
                 }
             }
         })
@@ -375,7 +381,7 @@ impl StreamCtx {
                 let resp = self.client.send(|c| c.post(&url).json(&body).bearer_auth(&token)).await?;
                 let restart_lower = lower;
                 let page = decoder
-                    .decode(&resp.body, |id, modified| modified == Some(restart_lower) && skip.contains(id))
+                    .append(&resp.body, |id, modified| modified == Some(restart_lower) && skip.contains(id))
                     .map_err(|e| Error::data(name, format!("POST {endpoint}: {e}")))?;
                 yield Message::Progress { stream: name.into(), pages: 1, retries: (resp.attempts - 1) as u64 };
                 if let Some(m) = page.max_modified_ms {
@@ -388,11 +394,16 @@ impl StreamCtx {
                     }
                     at_last_max.extend(page.ids_at_max);
                 }
-                let kept = page.batch.num_rows();
-                if kept > 0 {
-                    yield Message::Batch { stream: name.into(), batch: page.batch };
+                let kept = page.kept;
+                // Pages are gathered into bigger batches; the checkpoint follows the batch.
+                let more = page.next_after.is_some();
+                if !more || decoder.buffered_rows() + limit as usize > FLUSH_ROWS || after + 2 * limit > SEARCH_CAP {
+                    let batch = decoder.flush().map_err(|e| Error::data(name, format!("POST {endpoint}: {e}")))?;
+                    if let Some(batch) = batch.filter(|b| b.num_rows() > 0) {
+                        yield Message::Batch { stream: name.into(), batch };
+                    }
+                    yield Message::Checkpoint { stream: name.into(), resume: None };
                 }
-                yield Message::Checkpoint { stream: name.into(), resume: None };
                 let Some(next) = page.next_after else { break };
                 guard.check(&next)?;
                 let next: u64 = next

@@ -98,26 +98,29 @@ pub fn peek_next_after(body: &[u8]) -> Result<Option<String>, String> {
     }))
 }
 
-/// One decoded page.
-pub struct DecodedPage {
-    /// The records kept, as a batch of the stream's schema.
-    pub batch: RecordBatch,
+/// The most rows one batch gathers (the arrow-json decoder's batch size).
+pub const MAX_BUFFERED_ROWS: usize = 8192;
+
+/// What one appended page held.
+pub struct PageInfo {
     /// Records in the response (before any skipping).
     pub received: usize,
+    /// Records appended.
+    pub kept: usize,
     /// The next page's `after` token, if any.
     pub next_after: Option<String>,
-    /// Largest modified time (epoch ms) among the kept records.
+    /// Largest modified time (epoch ms) among the appended records.
     pub max_modified_ms: Option<i64>,
-    /// Ids of the kept records whose modified time equals `max_modified_ms`.
+    /// Ids of the appended records whose modified time equals `max_modified_ms`.
     pub ids_at_max: Vec<String>,
 }
 
 /// Decodes pages of one stream.
 pub struct PageDecoder {
-    schema: SchemaRef,
     kinds: HashMap<String, Kind>,
     decoder: Decoder,
     buf: Vec<u8>,
+    buffered: usize,
     modified_property: &'static str,
 }
 
@@ -139,24 +142,31 @@ impl PageDecoder {
                 (f.name().clone(), k)
             })
             .collect();
-        let decoder = ReaderBuilder::new(schema.clone())
-            .with_batch_size(8192)
+        let decoder = ReaderBuilder::new(schema)
+            .with_batch_size(MAX_BUFFERED_ROWS)
             .build_decoder()?;
         Ok(Self {
-            schema,
             kinds,
             decoder,
             buf: Vec::with_capacity(1 << 16),
+            buffered: 0,
             modified_property,
         })
     }
 
-    /// Decodes a page body; records for which `skip(id, modified_ms)` is true are left out.
-    pub fn decode(
+    /// Rows appended since the last [`PageDecoder::flush`].
+    pub fn buffered_rows(&self) -> usize {
+        self.buffered
+    }
+
+    /// Appends a page's records to the batch being built (pages are
+    /// gathered into larger batches: fewer, bigger batches are much cheaper
+    /// to land). Records for which `skip(id, modified_ms)` is true are left out.
+    pub fn append(
         &mut self,
         body: &[u8],
         skip: impl Fn(&str, Option<i64>) -> bool,
-    ) -> Result<DecodedPage, String> {
+    ) -> Result<PageInfo, String> {
         let page: Page<'_> = serde_json::from_slice(body)
             .map_err(|e| format!("invalid JSON in the response: {e}"))?;
         let received = page.results.len();
@@ -188,9 +198,12 @@ impl PageDecoder {
             }
             self.write_record(item);
         }
-        let batch = if kept == 0 {
-            RecordBatch::new_empty(self.schema.clone())
-        } else {
+        if kept > 0 {
+            if self.buffered + kept > MAX_BUFFERED_ROWS {
+                return Err(format!(
+                    "more than {MAX_BUFFERED_ROWS} rows buffered: flush before appending"
+                ));
+            }
             let consumed = self
                 .decoder
                 .decode(&self.buf)
@@ -201,22 +214,27 @@ impl PageDecoder {
                     self.buf.len()
                 ));
             }
-            self.decoder
-                .flush()
-                .map_err(|e| format!("record does not match the schema: {e}"))?
-                .unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone()))
-        };
+            self.buffered += kept;
+        }
         let next_after = page.paging.and_then(|p| p.next).map(|n| match n.after {
             serde_json::Value::String(s) => s,
             other => other.to_string(),
         });
-        Ok(DecodedPage {
-            batch,
+        Ok(PageInfo {
             received,
+            kept,
             next_after,
             max_modified_ms: max_modified,
             ids_at_max,
         })
+    }
+
+    /// The batch of every row appended since the last flush, if any.
+    pub fn flush(&mut self) -> Result<Option<RecordBatch>, String> {
+        self.buffered = 0;
+        self.decoder
+            .flush()
+            .map_err(|e| format!("record does not match the schema: {e}"))
     }
 
     fn write_record(&mut self, item: &Item<'_>) {
@@ -297,6 +315,43 @@ mod tests {
             Field::new("hs_object_id", DataType::Int64, true),
             Field::new("dob", DataType::Date32, true),
         ]))
+    }
+
+    struct Decoded {
+        batch: RecordBatch,
+        received: usize,
+        next_after: Option<String>,
+        max_modified_ms: Option<i64>,
+        ids_at_max: Vec<String>,
+    }
+
+    impl PageDecoder {
+        fn decode(
+            &mut self,
+            body: &[u8],
+            skip: impl Fn(&str, Option<i64>) -> bool,
+        ) -> Result<Decoded, String> {
+            let info = self.append(body, skip)?;
+            let batch = self.flush()?.expect("rows");
+            Ok(Decoded {
+                batch,
+                received: info.received,
+                next_after: info.next_after,
+                max_modified_ms: info.max_modified_ms,
+                ids_at_max: info.ids_at_max,
+            })
+        }
+    }
+
+    #[test]
+    fn pages_gather_into_one_batch() {
+        let mut d = PageDecoder::new(schema(), "lastmodifieddate").unwrap();
+        d.append(PAGE.as_bytes(), |_, _| false).unwrap();
+        d.append(PAGE.as_bytes(), |id, _| id == "1").unwrap();
+        assert_eq!(d.buffered_rows(), 5);
+        assert_eq!(d.flush().unwrap().unwrap().num_rows(), 5);
+        assert_eq!(d.buffered_rows(), 0);
+        assert!(d.flush().unwrap().is_none());
     }
 
     const PAGE: &str = r#"{"results":[
