@@ -82,17 +82,22 @@ enum Kind {
 }
 
 /// The next page's `after` token, read without decoding the records.
+///
+/// HubSpot puts `paging` after `results`, so the tail after the last
+/// `"paging":` key is parsed alone; a body without it is a last page (or is
+/// broken, which decoding the records then reports).
 pub fn peek_next_after(body: &[u8]) -> Result<Option<String>, String> {
-    #[derive(Deserialize)]
-    struct Peek {
-        #[allow(dead_code)]
-        results: serde::de::IgnoredAny,
-        #[serde(default)]
-        paging: Option<Paging>,
-    }
-    let p: Peek =
-        serde_json::from_slice(body).map_err(|e| format!("invalid JSON in the response: {e}"))?;
-    Ok(p.paging.and_then(|p| p.next).map(|n| match n.after {
+    const KEY: &[u8] = b"\"paging\":";
+    let Some(pos) = body.windows(KEY.len()).rposition(|w| w == KEY) else {
+        return Ok(None);
+    };
+    let tail = body[pos + KEY.len()..].trim_ascii_end();
+    let Some(object) = tail.strip_suffix(b"}") else {
+        return Err("invalid JSON in the response: no closing brace".into());
+    };
+    let p: Paging = serde_json::from_slice(object)
+        .map_err(|e| format!("invalid JSON in the response paging: {e}"))?;
+    Ok(p.next.map(|n| match n.after {
         serde_json::Value::String(s) => s,
         other => other.to_string(),
     }))
@@ -119,6 +124,9 @@ pub struct PageInfo {
 pub struct PageDecoder {
     kinds: HashMap<String, Kind>,
     decoder: Decoder,
+    /// Property names by position in the last record, with their kinds:
+    /// HubSpot repeats one order, so most lookups are one comparison.
+    order: Vec<(String, Option<Kind>)>,
     buf: Vec<u8>,
     buffered: usize,
     modified_property: &'static str,
@@ -148,6 +156,7 @@ impl PageDecoder {
         Ok(Self {
             kinds,
             decoder,
+            order: Vec::new(),
             buf: Vec::with_capacity(1 << 16),
             buffered: 0,
             modified_property,
@@ -238,10 +247,23 @@ impl PageDecoder {
     }
 
     fn write_record(&mut self, item: &Item<'_>) {
-        let buf = &mut self.buf;
+        let mut out = std::mem::take(&mut self.buf);
+        let buf = &mut out;
         buf.push(b'{');
-        for (name, raw) in &item.properties.0 {
-            let Some(kind) = self.kinds.get(name.as_ref()) else {
+        for (j, (name, raw)) in item.properties.0.iter().enumerate() {
+            let kind = match self.order.get(j) {
+                Some((n, k)) if n == name.as_ref() => *k,
+                _ => {
+                    let k = self.kinds.get(name.as_ref()).copied();
+                    if j < self.order.len() {
+                        self.order[j] = (name.to_string(), k);
+                    } else {
+                        self.order.push((name.to_string(), k));
+                    }
+                    k
+                }
+            };
+            let Some(kind) = kind else {
                 continue; // a property discover did not list: ignored until the next discover
             };
             let raw = raw.get();
@@ -267,6 +289,7 @@ impl PageDecoder {
             b",\"archived\":false}"
         });
         buf.push(b'\n');
+        self.buf = out;
     }
 }
 
@@ -341,6 +364,17 @@ mod tests {
                 ids_at_max: info.ids_at_max,
             })
         }
+    }
+
+    #[test]
+    fn the_next_token_is_read_from_the_tail() {
+        assert_eq!(
+            peek_next_after(PAGE.as_bytes()).unwrap().as_deref(),
+            Some("3")
+        );
+        let last = r#"{"results":[{"id":"1","properties":{"note":"x \"paging\": y"}}]}"#;
+        assert_eq!(peek_next_after(last.as_bytes()).unwrap(), None);
+        assert!(peek_next_after(br#"{"results":[],"paging":{"next":{"after":"#).is_err());
     }
 
     #[test]

@@ -139,7 +139,10 @@ async fn full_refresh_reads_every_record_once_with_the_seeded_values() {
     .unwrap();
     assert_eq!(ids.len(), 1234);
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 1234);
-    assert_eq!(checkpoints, 1, "13 pages gathered into one batch, one checkpoint");
+    assert_eq!(
+        checkpoints, 1,
+        "13 pages gathered into one batch, one checkpoint"
+    );
 
     // Values equal the generator's.
     let mut st = SourceState::default();
