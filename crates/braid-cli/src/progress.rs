@@ -31,7 +31,7 @@ impl Display {
             let started = Instant::now();
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
             let style = ProgressStyle::with_template(
-                "{prefix:<36} {spinner} {human_pos:>10} rows  {per_sec:>14}  {elapsed}  {msg}",
+                "{prefix:<36} {spinner} {human_pos:>10} rows  {msg}  {elapsed}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
             let mut bars: BTreeMap<(String, String), ProgressBar> = BTreeMap::new();
@@ -59,10 +59,11 @@ impl Display {
                                     b
                                 });
                         bar.set_position(s.rows);
+                        let rate = s.rows as f64 / bar.elapsed().as_secs_f64().max(0.001);
                         if s.done {
-                            bar.finish_with_message("committed");
+                            bar.finish_with_message(format!("{rate:>9.0} rows/s  {:>6} pages  committed", s.pages));
                         } else {
-                            bar.set_message(format!("{} pages", s.pages));
+                            bar.set_message(format!("{rate:>9.0} rows/s  {:>6} pages", s.pages));
                         }
                     }
                 } else if last_log.elapsed() >= Duration::from_secs(5) || done {

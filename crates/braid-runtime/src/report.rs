@@ -75,7 +75,7 @@ pub struct StreamReport {
     pub pages: u64,
     /// Requests retried.
     pub retries: u64,
-    /// Time from the first to the last message of the stream, in milliseconds.
+    /// Time from the start of the read to the stream's last message, in milliseconds.
     pub duration_ms: u64,
     /// State before the run.
     pub state_before: StreamState,

@@ -427,6 +427,7 @@ struct Slot {
     retries: u64,
     bytes_since_commit: u64,
     last_commit: Instant,
+    /// When reading started (the stream's clock for the report).
     first_seen: Option<Instant>,
     last_seen: Option<Instant>,
     last_resume: Option<serde_json::Value>,
@@ -462,7 +463,7 @@ fn write_loop(
                     retries: 0,
                     bytes_since_commit: 0,
                     last_commit: Instant::now(),
-                    first_seen: None,
+                    first_seen: Some(Instant::now()),
                     last_seen: None,
                     last_resume: None,
                     at_checkpoint: false,
@@ -552,9 +553,7 @@ fn handle(
                     "the connector yielded a stream that was not requested",
                 )
             })?;
-            let now = Instant::now();
-            slot.first_seen.get_or_insert(now);
-            slot.last_seen = Some(now);
+            slot.last_seen = Some(Instant::now());
             slot.at_checkpoint = false;
             let batch = slot.tracker.accept(batch)?;
             if batch.num_rows() == 0 {
@@ -601,6 +600,7 @@ fn handle(
             retries,
         } => {
             if let Some(slot) = slots.get_mut(&stream) {
+                slot.last_seen = Some(Instant::now());
                 slot.pages += pages;
                 slot.retries += retries;
                 let p = slot.pages;
