@@ -13,15 +13,22 @@ use futures::StreamExt;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let pages: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let pages: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2000);
     let mut config = SandboxConfig::default();
     config.hubspot.contacts = (pages * 100) as u64;
     config.hubspot.requests_per_second = None;
     let token = config.hubspot.access_token.clone();
     let sb = Sandbox::start(config, "127.0.0.1:0".parse()?).await?;
-    let source = HubSpotConnector.build(serde_json::json!({"base_url": sb.hubspot_base_url(), "access_token": token}))?;
+    let source = HubSpotConnector
+        .build(serde_json::json!({"base_url": sb.hubspot_base_url(), "access_token": token}))?;
     let catalog = source.discover().await?;
-    let stream = catalog.stream("contacts").ok_or("no contacts stream")?.clone();
+    let stream = catalog
+        .stream("contacts")
+        .ok_or("no contacts stream")?
+        .clone();
     let started = Instant::now();
     let mut rows = 0usize;
     let mut messages = source

@@ -281,7 +281,8 @@ impl StreamCtx {
     }
 
     fn decoder(&self) -> Result<PageDecoder> {
-        PageDecoder::new(self.schema(), self.obj.modified)
+        let track = (self.stream.sync_mode == SyncMode::Incremental).then_some(self.obj.modified);
+        PageDecoder::new(self.schema(), track)
             .map_err(|e| Error::Internal(format!("arrow-json decoder: {e}")))
     }
 

@@ -129,14 +129,15 @@ pub struct PageDecoder {
     order: Vec<(String, Option<Kind>)>,
     buf: Vec<u8>,
     buffered: usize,
-    modified_property: &'static str,
+    /// The cursor property to track, for incremental reads.
+    modified_property: Option<&'static str>,
 }
 
 impl PageDecoder {
     /// A decoder producing batches of `schema`.
     pub fn new(
         schema: SchemaRef,
-        modified_property: &'static str,
+        modified_property: Option<&'static str>,
     ) -> Result<Self, arrow_schema::ArrowError> {
         let kinds = schema
             .fields()
@@ -184,12 +185,13 @@ impl PageDecoder {
         let mut ids_at_max: Vec<String> = Vec::new();
         let mut kept = 0usize;
         for item in &page.results {
-            let modified = item
-                .properties
-                .0
-                .iter()
-                .find(|(k, _)| k == self.modified_property)
-                .and_then(|(_, v)| parse_ms(v.get()));
+            let modified = self.modified_property.and_then(|prop| {
+                item.properties
+                    .0
+                    .iter()
+                    .find(|(k, _)| k == prop)
+                    .and_then(|(_, v)| parse_ms(v.get()))
+            });
             if skip(&item.id, modified) {
                 continue;
             }
@@ -379,7 +381,7 @@ mod tests {
 
     #[test]
     fn pages_gather_into_one_batch() {
-        let mut d = PageDecoder::new(schema(), "lastmodifieddate").unwrap();
+        let mut d = PageDecoder::new(schema(), Some("lastmodifieddate")).unwrap();
         d.append(PAGE.as_bytes(), |_, _| false).unwrap();
         d.append(PAGE.as_bytes(), |id, _| id == "1").unwrap();
         assert_eq!(d.buffered_rows(), 5);
@@ -396,7 +398,7 @@ mod tests {
 
     #[test]
     fn page_values_keep_their_types() {
-        let mut d = PageDecoder::new(schema(), "lastmodifieddate").unwrap();
+        let mut d = PageDecoder::new(schema(), Some("lastmodifieddate")).unwrap();
         let p = d.decode(PAGE.as_bytes(), |_, _| false).unwrap();
         let b = &p.batch;
         assert_eq!(b.num_rows(), 3);
@@ -418,7 +420,7 @@ mod tests {
 
     #[test]
     fn skipped_records_are_left_out() {
-        let mut d = PageDecoder::new(schema(), "lastmodifieddate").unwrap();
+        let mut d = PageDecoder::new(schema(), Some("lastmodifieddate")).unwrap();
         let p = d.decode(PAGE.as_bytes(), |id, _| id == "2").unwrap();
         assert_eq!(p.batch.num_rows(), 2);
         assert_eq!(p.received, 3);
@@ -427,7 +429,7 @@ mod tests {
 
     #[test]
     fn truncated_json_is_an_error() {
-        let mut d = PageDecoder::new(schema(), "lastmodifieddate").unwrap();
+        let mut d = PageDecoder::new(schema(), Some("lastmodifieddate")).unwrap();
         let e = d
             .decode(&PAGE.as_bytes()[..PAGE.len() / 2], |_, _| false)
             .err()

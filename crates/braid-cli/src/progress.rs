@@ -61,7 +61,10 @@ impl Display {
                         bar.set_position(s.rows);
                         let rate = s.rows as f64 / bar.elapsed().as_secs_f64().max(0.001);
                         if s.done {
-                            bar.finish_with_message(format!("{rate:>9.0} rows/s  {:>6} pages  committed", s.pages));
+                            bar.finish_with_message(format!(
+                                "{rate:>9.0} rows/s  {:>6} pages  committed",
+                                s.pages
+                            ));
                         } else {
                             bar.set_message(format!("{rate:>9.0} rows/s  {:>6} pages", s.pages));
                         }
