@@ -46,14 +46,10 @@ async fn sigkill_mid_run_then_rerun_lands_every_record_exactly_once() {
         "options:\n  commit_every_bytes: 262144\n  commit_every_seconds: 1\n",
     );
 
-    let mut child = std::process::Command::new(braid_bin())
-        .args(run_args(&pipeline, &wh, &tmp.path().join("r1.json")))
-        .envs(hubspot_env(&sb, TOKEN))
-        .env("BRAID_LOG_FORMAT", "text")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn braid");
+    let mut child = spawn_braid(
+        run_args(&pipeline, &wh, &tmp.path().join("r1.json")),
+        hubspot_env(&sb, TOKEN),
+    );
 
     // Wait until both streams have published something, then kill without warning.
     let started = Instant::now();
@@ -158,14 +154,10 @@ async fn sigterm_commits_at_the_next_checkpoint_and_exits_130() {
         tmp.path(),
         "options:\n  commit_every_bytes: 1GiB\n  commit_every_seconds: 3600\n",
     );
-    let mut child = std::process::Command::new(braid_bin())
-        .args(run_args(&pipeline, &wh, &tmp.path().join("r1.json")))
-        .envs(hubspot_env(&sb, TOKEN))
-        .env("BRAID_LOG_FORMAT", "text")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn braid");
+    let mut child = spawn_braid(
+        run_args(&pipeline, &wh, &tmp.path().join("r1.json")),
+        hubspot_env(&sb, TOKEN),
+    );
     // Wait until companies are flowing (the sandbox has served some pages).
     let started = Instant::now();
     loop {

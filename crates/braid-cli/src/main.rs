@@ -217,35 +217,9 @@ async fn validate(files: &[PathBuf]) -> anyhow::Result<i32> {
         let registry = registry_for(file);
         let mut file_ok = true;
         for source in &pipeline.sources {
-            match registry.get(&source.connector.value) {
-                None => {
-                    file_ok = false;
-                    eprintln!(
-                        "{}",
-                        pipeline.diagnostic(
-                            source.connector.location,
-                            format!("{}.connector", source.path),
-                            format!(
-                                "unknown connector `{}`; expected one of: {}",
-                                source.connector.value,
-                                registry.names().join(", ")
-                            ),
-                        )
-                    );
-                }
-                Some(connector) => {
-                    if let Err(e) = connector.build(source.config.clone()) {
-                        file_ok = false;
-                        eprintln!(
-                            "{}",
-                            pipeline.diagnostic(
-                                source.config_location,
-                                format!("{}.config", source.path),
-                                e.to_string()
-                            )
-                        );
-                    }
-                }
+            if let Err(e) = braid_runtime::build_source(&pipeline, source, &registry) {
+                file_ok = false;
+                eprintln!("{e}");
             }
         }
         if file_ok {
@@ -268,22 +242,16 @@ async fn check(file: &Path) -> anyhow::Result<i32> {
     let mut worst = exit_code::OK;
     for source in &pipeline.sources {
         let name = &source.name.value;
-        let Some(connector) = registry.get(&source.connector.value) else {
-            eprintln!("{name}: unknown connector `{}`", source.connector.value);
-            worst = worst.max(exit_code::CONFIG);
-            continue;
-        };
-        let outcome = match connector.build(source.config.clone()) {
-            Ok(built) => built.check().await,
+        let outcome = match braid_runtime::build_source(&pipeline, source, &registry) {
+            Ok(built) => built.check().await.map_err(|error| RunError::Source {
+                source_name: name.clone(),
+                error,
+            }),
             Err(e) => Err(e),
         };
         match outcome {
             Ok(o) => println!("{name}: ok: {}", o.message),
-            Err(e) => {
-                let err = RunError::Source {
-                    source_name: name.clone(),
-                    error: e,
-                };
+            Err(err) => {
                 eprintln!("{name}: FAILED ({}): {err}", err.kind());
                 worst = worst.max(err.exit_code());
             }
@@ -303,21 +271,16 @@ async fn discover(file: &Path, only: Option<&str>, json: bool) -> anyhow::Result
         if only.is_some_and(|o| o != name) {
             continue;
         }
-        let Some(connector) = registry.get(&source.connector.value) else {
-            eprintln!("{name}: unknown connector `{}`", source.connector.value);
-            return Ok(exit_code::CONFIG);
-        };
-        let catalog = match connector.build(source.config.clone()) {
-            Ok(built) => built.discover().await,
+        let catalog = match braid_runtime::build_source(&pipeline, source, &registry) {
+            Ok(built) => built.discover().await.map_err(|error| RunError::Source {
+                source_name: name.clone(),
+                error,
+            }),
             Err(e) => Err(e),
         };
         let catalog = match catalog {
             Ok(c) => c,
-            Err(e) => {
-                let err = RunError::Source {
-                    source_name: name.clone(),
-                    error: e,
-                };
+            Err(err) => {
                 eprintln!("error: {err}");
                 return Ok(err.exit_code());
             }

@@ -13,5 +13,5 @@ mod tracker;
 pub use error::{exit_code, RunError};
 pub use registry::Registry;
 pub use report::{ErrorReport, RunReport, RunStatus, StreamReport};
-pub use run::{prepare_source, run_pipeline, LiveStats, LiveStream, RunOptions};
+pub use run::{build_source, prepare_source, run_pipeline, LiveStats, LiveStream, RunOptions};
 pub use tracker::StreamTracker;

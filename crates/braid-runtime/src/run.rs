@@ -169,13 +169,13 @@ pub async fn run_pipeline(
     }
 }
 
-/// Builds a source, selects its streams and returns them with their modes.
-pub async fn prepare_source(
+/// Builds a pipeline source from its connector and config. Errors point at
+/// the pipeline file's line and column.
+pub fn build_source(
     pipeline: &Pipeline,
     source: &SourceConfig,
     registry: &Registry,
-) -> Result<(Box<dyn braid_core::Source>, Vec<ConfiguredStream>), RunError> {
-    let name = source.name.value.as_str();
+) -> Result<Box<dyn braid_core::Source>, RunError> {
     let connector = registry.get(&source.connector.value).ok_or_else(|| {
         RunError::Config(
             pipeline
@@ -191,23 +191,31 @@ pub async fn prepare_source(
                 .to_string(),
         )
     })?;
-    let built = connector
-        .build(source.config.clone())
-        .map_err(|e| match e {
-            braid_core::Error::Config(msg) => RunError::Config(
-                pipeline
-                    .diagnostic(
-                        source.config_location,
-                        format!("{}.config", source.path),
-                        &msg,
-                    )
-                    .to_string(),
-            ),
-            other => RunError::Source {
-                source_name: name.to_owned(),
-                error: other,
-            },
-        })?;
+    connector.build(source.config.clone()).map_err(|e| match e {
+        braid_core::Error::Config(msg) => RunError::Config(
+            pipeline
+                .diagnostic(
+                    source.config_location,
+                    format!("{}.config", source.path),
+                    &msg,
+                )
+                .to_string(),
+        ),
+        other => RunError::Source {
+            source_name: source.name.value.clone(),
+            error: other,
+        },
+    })
+}
+
+/// Builds a source, selects its streams and returns them with their modes.
+pub async fn prepare_source(
+    pipeline: &Pipeline,
+    source: &SourceConfig,
+    registry: &Registry,
+) -> Result<(Box<dyn braid_core::Source>, Vec<ConfiguredStream>), RunError> {
+    let name = source.name.value.as_str();
+    let built = build_source(pipeline, source, registry)?;
     let catalog = built.discover().await.map_err(|error| RunError::Source {
         source_name: name.to_owned(),
         error,

@@ -208,3 +208,15 @@ pub fn stream_report<'a>(report: &'a serde_json::Value, stream: &str) -> &'a ser
         .find(|s| s["stream"] == stream)
         .unwrap_or_else(|| panic!("no stream {stream} in report"))
 }
+
+/// Starts `braid ARGS` in the background, output discarded.
+pub fn spawn_braid(args: Vec<String>, env: Vec<(String, String)>) -> std::process::Child {
+    Command::new(braid_bin())
+        .args(args)
+        .envs(env)
+        .env("BRAID_LOG_FORMAT", "text")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn braid")
+}
