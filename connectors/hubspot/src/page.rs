@@ -1,29 +1,20 @@
-//! HubSpot page JSON → Arrow, without a `serde_json::Value` per record.
+//! HubSpot page JSON → Arrow in one pass of arrow-json's decoder.
 //!
-//! The page is parsed with borrowed slices; each record is re-emitted as one
-//! flat JSON object (properties plus `id`, `created_at`, `updated_at`,
-//! `archived`) into a buffer that arrow-json's decoder turns into a batch.
-//! On the way, HubSpot's string-encoded booleans become JSON booleans and
-//! empty strings in typed columns become nulls.
+//! Each page is decoded whole with a schema mirroring HubSpot's envelope
+//! (`results`: a list of `{id, properties, createdAt, updatedAt, archived}`),
+//! the properties as strings (HubSpot sends every value as a string), then
+//! each property column is cast to its Arrow type, with empty strings as
+//! nulls. No `serde_json::Value`, and each byte is parsed once.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
-use std::fmt;
+use std::sync::Arc;
 
-use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMicrosecondType;
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray};
+use arrow_cast::cast::{cast_with_options, CastOptions};
 use arrow_json::reader::{Decoder, ReaderBuilder};
-use arrow_schema::{DataType, SchemaRef};
-use serde::de::{MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
-use serde_json::value::RawValue;
-
-#[derive(Deserialize)]
-struct Page<'a> {
-    #[serde(borrow)]
-    results: Vec<Item<'a>>,
-    #[serde(default)]
-    paging: Option<Paging>,
-}
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use serde::Deserialize;
 
 #[derive(Deserialize)]
 struct Paging {
@@ -34,51 +25,6 @@ struct Paging {
 #[derive(Deserialize)]
 struct Next {
     after: serde_json::Value,
-}
-
-#[derive(Deserialize)]
-struct Item<'a> {
-    #[serde(borrow)]
-    id: Cow<'a, str>,
-    #[serde(borrow, default)]
-    properties: Props<'a>,
-    #[serde(rename = "createdAt", borrow, default)]
-    created_at: Option<&'a RawValue>,
-    #[serde(rename = "updatedAt", borrow, default)]
-    updated_at: Option<&'a RawValue>,
-    #[serde(default)]
-    archived: bool,
-}
-
-#[derive(Default)]
-struct Props<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Props<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Props<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object of properties")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Props<'a>, A::Error> {
-                let mut v = Vec::with_capacity(map.size_hint().unwrap_or(16));
-                while let Some(k) = map.next_key::<Cow<'de, str>>()? {
-                    let val: &'de RawValue = map.next_value()?;
-                    v.push((k, val));
-                }
-                Ok(Props(v))
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData))
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Text,
-    Bool,
-    Typed,
 }
 
 /// The next page's `after` token, read without decoding the records.
@@ -103,9 +49,6 @@ pub fn peek_next_after(body: &[u8]) -> Result<Option<String>, String> {
     }))
 }
 
-/// The most rows one batch gathers (the arrow-json decoder's batch size).
-pub const MAX_BUFFERED_ROWS: usize = 8192;
-
 /// What one appended page held.
 pub struct PageInfo {
     /// Records in the response (before any skipping).
@@ -122,45 +65,65 @@ pub struct PageInfo {
 
 /// Decodes pages of one stream.
 pub struct PageDecoder {
-    kinds: HashMap<String, Kind>,
+    schema: SchemaRef,
     decoder: Decoder,
-    /// Property names by position in the last record, with their kinds:
-    /// HubSpot repeats one order, so most lookups are one comparison.
-    order: Vec<(String, Option<Kind>)>,
-    buf: Vec<u8>,
+    /// Output column → position in the page's `properties` struct (for property columns).
+    props: Vec<Option<usize>>,
+    /// Position of the tracked cursor property in the output, for incremental reads.
+    modified: Option<usize>,
+    pending: Vec<RecordBatch>,
     buffered: usize,
-    /// The cursor property to track, for incremental reads.
-    modified_property: Option<&'static str>,
 }
 
+const FIXED: [&str; 4] = ["id", "created_at", "updated_at", "archived"];
+
 impl PageDecoder {
-    /// A decoder producing batches of `schema`.
+    /// A decoder producing batches of `schema` (the stream's schema: `id`,
+    /// `created_at`, `updated_at`, `archived`, then one column per property).
+    /// `modified_property` is tracked for incremental reads.
     pub fn new(
         schema: SchemaRef,
         modified_property: Option<&'static str>,
     ) -> Result<Self, arrow_schema::ArrowError> {
-        let kinds = schema
-            .fields()
-            .iter()
-            .map(|f| {
-                let k = match f.data_type() {
-                    DataType::Utf8 | DataType::LargeUtf8 => Kind::Text,
-                    DataType::Boolean => Kind::Bool,
-                    _ => Kind::Typed,
-                };
-                (f.name().clone(), k)
-            })
-            .collect();
-        let decoder = ReaderBuilder::new(schema)
-            .with_batch_size(MAX_BUFFERED_ROWS)
+        let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let mut prop_fields = Vec::new();
+        let mut props = Vec::new();
+        for f in schema.fields() {
+            if FIXED.contains(&f.name().as_str()) {
+                props.push(None);
+            } else {
+                props.push(Some(prop_fields.len()));
+                prop_fields.push(Field::new(f.name(), DataType::Utf8, true));
+            }
+        }
+        let record = Fields::from(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("createdAt", ts.clone(), true),
+            Field::new("updatedAt", ts, true),
+            Field::new("archived", DataType::Boolean, true),
+            Field::new(
+                "properties",
+                DataType::Struct(Fields::from(prop_fields)),
+                true,
+            ),
+        ]);
+        let envelope = Schema::new(vec![Field::new(
+            "results",
+            DataType::List(Arc::new(Field::new("item", DataType::Struct(record), true))),
+            true,
+        )]);
+        let decoder = ReaderBuilder::new(Arc::new(envelope))
+            .with_coerce_primitive(true)
+            .with_batch_size(1)
             .build_decoder()?;
+        let modified = modified_property.and_then(|p| schema.index_of(p).ok());
         Ok(Self {
-            kinds,
+            schema,
             decoder,
-            order: Vec::new(),
-            buf: Vec::with_capacity(1 << 16),
+            props,
+            modified,
+            pending: Vec::new(),
             buffered: 0,
-            modified_property,
         })
     }
 
@@ -169,7 +132,7 @@ impl PageDecoder {
         self.buffered
     }
 
-    /// Appends a page's records to the batch being built (pages are
+    /// Decodes a page and keeps its records for the next batch (pages are
     /// gathered into larger batches: fewer, bigger batches are much cheaper
     /// to land). Records for which `skip(id, modified_ms)` is true are left out.
     pub fn append(
@@ -177,60 +140,99 @@ impl PageDecoder {
         body: &[u8],
         skip: impl Fn(&str, Option<i64>) -> bool,
     ) -> Result<PageInfo, String> {
-        let page: Page<'_> = serde_json::from_slice(body)
-            .map_err(|e| format!("invalid JSON in the response: {e}"))?;
-        let received = page.results.len();
-        self.buf.clear();
+        let invalid = |e: arrow_schema::ArrowError| format!("invalid JSON in the response: {e}");
+        let consumed = self.decoder.decode(body).map_err(invalid)?;
+        if consumed != body.len() && !body[consumed..].iter().all(u8::is_ascii_whitespace) {
+            return Err("invalid JSON in the response: more than one document".into());
+        }
+        if self.decoder.has_partial_record() {
+            // Reset the decoder so the next page starts clean.
+            let _ = self.decoder.flush();
+            return Err("invalid JSON in the response: the body ends mid-document".into());
+        }
+        let page = self
+            .decoder
+            .flush()
+            .map_err(invalid)?
+            .ok_or("invalid JSON in the response: empty body")?;
+        let results = page.column(0).as_list::<i32>();
+        if results.is_null(0) {
+            return Err("the response has no `results`".into());
+        }
+        let records = results.value(0);
+        let records = records.as_struct();
+        let received = records.len();
+        let next_after = peek_next_after(body)?;
+
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        let properties = records.column(4).as_struct();
+        let options = CastOptions {
+            safe: false,
+            ..Default::default()
+        };
+        for (field, prop) in self.schema.fields().iter().zip(&self.props) {
+            let column = match prop {
+                None => {
+                    let i = FIXED.iter().position(|n| n == field.name()).unwrap_or(0);
+                    records.column(i).clone()
+                }
+                Some(p) => {
+                    let raw = properties.column(*p);
+                    if field.data_type() == &DataType::Utf8 {
+                        raw.clone()
+                    } else {
+                        let strings = raw.as_string::<i32>();
+                        // HubSpot sends "" for an unset typed property.
+                        let cleaned: StringArray = strings
+                            .iter()
+                            .map(|v| v.filter(|s| !s.is_empty()))
+                            .collect();
+                        cast_with_options(&cleaned, field.data_type(), &options)
+                            .map_err(|e| format!("property `{}`: {e}", field.name()))?
+                    }
+                }
+            };
+            columns.push(column);
+        }
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)
+            .map_err(|e| format!("record does not match the schema: {e}"))?;
+
+        // Skip records, and find the highest cursor among the kept ones.
+        let ids = batch.column(0).as_string::<i32>();
+        let modified_ms = |i: usize| -> Option<i64> {
+            let col = batch.column(self.modified?);
+            let ts = col.as_primitive_opt::<TimestampMicrosecondType>()?;
+            (!ts.is_null(i)).then(|| ts.value(i).div_euclid(1000))
+        };
+        let keep: BooleanArray = (0..batch.num_rows())
+            .map(|i| Some(!skip(ids.value(i), modified_ms(i))))
+            .collect();
+        let kept = keep.true_count();
         let mut max_modified: Option<i64> = None;
-        let mut ids_at_max: Vec<String> = Vec::new();
-        let mut kept = 0usize;
-        for item in &page.results {
-            let modified = self.modified_property.and_then(|prop| {
-                item.properties
-                    .0
-                    .iter()
-                    .find(|(k, _)| k == prop)
-                    .and_then(|(_, v)| parse_ms(v.get()))
-            });
-            if skip(&item.id, modified) {
-                continue;
-            }
-            kept += 1;
-            if let Some(m) = modified {
+        let mut ids_at_max = Vec::new();
+        if self.modified.is_some() {
+            for i in (0..batch.num_rows()).filter(|i| keep.value(*i)) {
+                let Some(m) = modified_ms(i) else { continue };
                 match max_modified {
                     Some(cur) if m < cur => {}
-                    Some(cur) if m == cur => ids_at_max.push(item.id.to_string()),
+                    Some(cur) if m == cur => ids_at_max.push(ids.value(i).to_owned()),
                     _ => {
                         max_modified = Some(m);
                         ids_at_max.clear();
-                        ids_at_max.push(item.id.to_string());
+                        ids_at_max.push(ids.value(i).to_owned());
                     }
                 }
             }
-            self.write_record(item);
         }
-        if kept > 0 {
-            if self.buffered + kept > MAX_BUFFERED_ROWS {
-                return Err(format!(
-                    "more than {MAX_BUFFERED_ROWS} rows buffered: flush before appending"
-                ));
-            }
-            let consumed = self
-                .decoder
-                .decode(&self.buf)
-                .map_err(|e| format!("record does not match the schema: {e}"))?;
-            if consumed != self.buf.len() {
-                return Err(format!(
-                    "decoder stopped at byte {consumed} of {}",
-                    self.buf.len()
-                ));
-            }
-            self.buffered += kept;
+        let batch = if kept == batch.num_rows() {
+            batch
+        } else {
+            arrow_select::filter::filter_record_batch(&batch, &keep).map_err(|e| e.to_string())?
+        };
+        if batch.num_rows() > 0 {
+            self.buffered += batch.num_rows();
+            self.pending.push(batch);
         }
-        let next_after = page.paging.and_then(|p| p.next).map(|n| match n.after {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        });
         Ok(PageInfo {
             received,
             kept,
@@ -243,67 +245,15 @@ impl PageDecoder {
     /// The batch of every row appended since the last flush, if any.
     pub fn flush(&mut self) -> Result<Option<RecordBatch>, String> {
         self.buffered = 0;
-        self.decoder
-            .flush()
-            .map_err(|e| format!("record does not match the schema: {e}"))
-    }
-
-    fn write_record(&mut self, item: &Item<'_>) {
-        let mut out = std::mem::take(&mut self.buf);
-        let buf = &mut out;
-        buf.push(b'{');
-        for (j, (name, raw)) in item.properties.0.iter().enumerate() {
-            let kind = match self.order.get(j) {
-                Some((n, k)) if n == name.as_ref() => *k,
-                _ => {
-                    let k = self.kinds.get(name.as_ref()).copied();
-                    if j < self.order.len() {
-                        self.order[j] = (name.to_string(), k);
-                    } else {
-                        self.order.push((name.to_string(), k));
-                    }
-                    k
-                }
-            };
-            let Some(kind) = kind else {
-                continue; // a property discover did not list: ignored until the next discover
-            };
-            let raw = raw.get();
-            let _ = serde_json::to_writer(&mut *buf, name.as_ref());
-            buf.push(b':');
-            match (kind, raw) {
-                (Kind::Bool, "\"true\"") => buf.extend_from_slice(b"true"),
-                (Kind::Bool, "\"false\"") => buf.extend_from_slice(b"false"),
-                (Kind::Bool | Kind::Typed, "\"\"") => buf.extend_from_slice(b"null"),
-                _ => buf.extend_from_slice(raw.as_bytes()),
-            }
-            buf.push(b',');
+        let pending = std::mem::take(&mut self.pending);
+        match pending.len() {
+            0 => Ok(None),
+            1 => Ok(pending.into_iter().next()),
+            _ => arrow_select::concat::concat_batches(&self.schema, &pending)
+                .map(Some)
+                .map_err(|e| e.to_string()),
         }
-        buf.extend_from_slice(b"\"id\":");
-        let _ = serde_json::to_writer(&mut *buf, item.id.as_ref());
-        buf.extend_from_slice(b",\"created_at\":");
-        buf.extend_from_slice(item.created_at.map_or("null", |r| r.get()).as_bytes());
-        buf.extend_from_slice(b",\"updated_at\":");
-        buf.extend_from_slice(item.updated_at.map_or("null", |r| r.get()).as_bytes());
-        buf.extend_from_slice(if item.archived {
-            b",\"archived\":true}"
-        } else {
-            b",\"archived\":false}"
-        });
-        buf.push(b'\n');
-        self.buf = out;
     }
-}
-
-/// Epoch ms of a JSON string holding an RFC 3339 time or epoch millis.
-fn parse_ms(raw: &str) -> Option<i64> {
-    let s = raw.strip_prefix('"')?.strip_suffix('"')?;
-    if let Ok(ms) = s.parse::<i64>() {
-        return Some(ms);
-    }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.timestamp_millis())
 }
 
 #[cfg(test)]
