@@ -346,6 +346,7 @@ async fn run_source(
         let _ = tx.send(Item::Interrupt, 0).await;
         deadline = Some(tokio::time::Instant::now() + options.grace);
     }
+    let mut progress: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let complete = loop {
         if interrupted && awaiting_checkpoint.values().all(|waiting| !waiting) {
             break false;
@@ -371,22 +372,44 @@ async fn run_source(
                 read_error = Some(source_err(e));
                 break false;
             }
+            Some(Ok(Message::Progress {
+                stream,
+                pages,
+                retries,
+            })) => {
+                // Counters ride along with the stream's next batch or checkpoint:
+                // one wake-up of the writer per page would cost more than the page.
+                let p = progress.entry(stream).or_default();
+                p.0 += pages;
+                p.1 += retries;
+                continue;
+            }
             Some(Ok(msg)) => {
-                let bytes = match &msg {
+                let (stream, bytes) = match &msg {
                     Message::Batch { stream, batch } => {
                         if let Some(w) = awaiting_checkpoint.get_mut(stream) {
                             *w = true;
                         }
-                        batch.get_array_memory_size() as u64
+                        (stream.clone(), batch.get_array_memory_size() as u64)
                     }
                     Message::Checkpoint { stream, .. } => {
                         if let Some(w) = awaiting_checkpoint.get_mut(stream) {
                             *w = false;
                         }
-                        0
+                        (stream.clone(), 0)
                     }
-                    Message::Progress { .. } => 0,
+                    Message::Progress { stream, .. } => (stream.clone(), 0),
                 };
+                if let Some((pages, retries)) = progress.remove(&stream) {
+                    let counters = Message::Progress {
+                        stream,
+                        pages,
+                        retries,
+                    };
+                    if tx.send(Item::Msg(counters), 0).await.is_err() {
+                        break false;
+                    }
+                }
                 if tx.send(Item::Msg(msg), bytes).await.is_err() {
                     break false; // the writer failed; its error is reported below
                 }
@@ -394,6 +417,18 @@ async fn run_source(
         }
     };
     drop(messages);
+    for (stream, (pages, retries)) in std::mem::take(&mut progress) {
+        let _ = tx
+            .send(
+                Item::Msg(Message::Progress {
+                    stream,
+                    pages,
+                    retries,
+                }),
+                0,
+            )
+            .await;
+    }
     let _ = tx.send(Item::End { complete }, 0).await;
     drop(tx);
     let (reports, write_error) = match writer.await {
