@@ -24,6 +24,13 @@ use crate::config::{CsvDialect, FileFormat, UnknownFields};
 /// Size of the read buffer fed to the decoders.
 const READ_BUFFER: usize = 1 << 20;
 
+/// JSON Lines files are cut into chunks of about this size at line ends and
+/// decoded by two threads, so decoding uses both cores.
+const JSON_CHUNK: usize = 4 << 20;
+
+/// Decoding threads for JSON Lines.
+const JSON_WORKERS: usize = 2;
+
 /// How to read the files of one stream.
 #[derive(Debug, Clone)]
 pub struct FileReadSpec {
@@ -318,11 +325,7 @@ pub fn read_file(
     emit: &mut dyn FnMut(RecordBatch) -> bool,
 ) -> Result<u64> {
     match spec.format {
-        FileFormat::Jsonl => {
-            let strict = spec.unknown_fields == UnknownFields::Error;
-            let mut decoder = json_decoder(spec.decode_schema.clone(), spec.batch_rows, strict)?;
-            run(spec, path, &mut decoder, None, emit)
-        }
+        FileFormat::Jsonl => read_json_parallel(spec, path, JSON_CHUNK, emit),
         FileFormat::Csv => {
             let Some(layout) = csv_layout(spec, path)? else {
                 return Ok(0);
@@ -338,6 +341,150 @@ pub fn read_file(
             run(spec, path, &mut decoder, Some(&layout), emit)
         }
     }
+}
+
+/// Reads a JSON Lines file with [`JSON_WORKERS`] decoders working on
+/// alternate chunks cut at line ends; batches are handed to `emit` in file
+/// order, and a bad record is reported at its line as on the serial path.
+pub(crate) fn read_json_parallel(
+    spec: &FileReadSpec,
+    path: &Path,
+    chunk_bytes: usize,
+    emit: &mut dyn FnMut(RecordBatch) -> bool,
+) -> Result<u64> {
+    use std::io::Read;
+    use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+    type Chunk = (u64, Vec<u8>);
+    type Decoded = Result<Vec<RecordBatch>>;
+    let strict = spec.unknown_fields == UnknownFields::Error;
+    let decode_chunk =
+        |decoder: &mut arrow_json::reader::Decoder, start: u64, chunk: &[u8]| -> Decoded {
+            let mut out = Vec::new();
+            let mut rest = chunk;
+            loop {
+                let n = decoder
+                    .decode(rest)
+                    .map_err(|e| locate(spec, path, None, start, e))?;
+                rest = &rest[n..];
+                let full = !rest.is_empty();
+                if !full && decoder.has_partial_record() {
+                    // The chunk ends mid-record: only the file's last chunk can.
+                    let _ = decoder.flush();
+                    return Err(locate(
+                        spec,
+                        path,
+                        None,
+                        start,
+                        ArrowError::JsonError("the file ends in the middle of a record".into()),
+                    ));
+                }
+                if let Some(batch) = decoder
+                    .flush()
+                    .map_err(|e| locate(spec, path, None, start, e))?
+                {
+                    out.push(finish(spec, batch)?);
+                }
+                if !full {
+                    return Ok(out);
+                }
+            }
+        };
+
+    let mut file = open(path)?;
+    let mut rows = 0u64;
+    std::thread::scope(|scope| -> Result<u64> {
+        let mut to_workers: Vec<SyncSender<Chunk>> = Vec::new();
+        let mut from_workers: Vec<Receiver<Decoded>> = Vec::new();
+        for _ in 0..JSON_WORKERS {
+            let (tx, rx) = sync_channel::<Chunk>(1);
+            let (rtx, rrx) = sync_channel::<Decoded>(1);
+            let mut decoder = json_decoder(spec.decode_schema.clone(), spec.batch_rows, strict)?;
+            let decode_chunk = &decode_chunk;
+            scope.spawn(move || {
+                for (start, chunk) in rx {
+                    if rtx.send(decode_chunk(&mut decoder, start, &chunk)).is_err() {
+                        break;
+                    }
+                }
+            });
+            to_workers.push(tx);
+            from_workers.push(rrx);
+        }
+        let mut carry: Vec<u8> = Vec::new();
+        let mut offset = 0u64;
+        let (mut sent, mut received) = (0usize, 0usize);
+        let mut eof = false;
+        let mut stopped = false;
+        while !eof || received < sent {
+            // Keep every worker busy, then take the oldest result.
+            while !eof && sent - received < JSON_WORKERS {
+                let mut chunk = std::mem::take(&mut carry);
+                let have = chunk.len();
+                chunk.resize(have.max(chunk_bytes) + chunk_bytes / 4 + 1, 0);
+                let mut filled = have;
+                while filled < chunk.len() {
+                    let n = file
+                        .read(&mut chunk[filled..])
+                        .map_err(|e| io_error(path, &e))?;
+                    if n == 0 {
+                        eof = true;
+                        break;
+                    }
+                    filled += n;
+                    if filled >= chunk_bytes && chunk[have..filled].contains(&b'\n') {
+                        break;
+                    }
+                }
+                chunk.truncate(filled);
+                if !eof {
+                    // Cut after the last full line; the rest starts the next chunk.
+                    match chunk.iter().rposition(|b| *b == b'\n') {
+                        Some(cut) => carry = chunk.split_off(cut + 1),
+                        None => {
+                            carry = chunk;
+                            continue;
+                        }
+                    }
+                }
+                if chunk.is_empty() {
+                    continue;
+                }
+                let start = offset;
+                offset += chunk.len() as u64;
+                if to_workers[sent % JSON_WORKERS]
+                    .send((start, chunk))
+                    .is_err()
+                {
+                    return Err(Error::Internal("a JSON decoding thread stopped".into()));
+                }
+                sent += 1;
+            }
+            if received == sent {
+                continue;
+            }
+            let decoded = from_workers[received % JSON_WORKERS]
+                .recv()
+                .map_err(|_| Error::Internal("a JSON decoding thread stopped".into()))?;
+            received += 1;
+            for batch in decoded? {
+                rows += batch.num_rows() as u64;
+                if batch.num_rows() > 0 && !emit(batch) {
+                    stopped = true;
+                    break;
+                }
+            }
+            if stopped {
+                break;
+            }
+        }
+        // Closing the chunk channels ends the workers; drain what they hold.
+        drop(to_workers);
+        for rx in &from_workers {
+            while rx.recv().is_ok() {}
+        }
+        Ok(rows)
+    })
 }
 
 fn run(

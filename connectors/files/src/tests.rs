@@ -712,3 +712,48 @@ async fn large_file_in_many_batches() {
     );
     assert_eq!(run.i64s("id").iter().sum::<i64>(), (0..10_000).sum::<i64>());
 }
+
+#[test]
+fn jsonl_in_many_chunks_keeps_order_and_finds_a_bad_line_in_a_later_chunk() {
+    use arrow_schema::{DataType, Field, Schema};
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..5000 {
+        text.push_str(&format!("{{\"id\":{i},\"name\":\"n{i}\"}}\n"));
+    }
+    let good = write(dir.path(), "good.jsonl", &text);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    let spec = decode::FileReadSpec::new(
+        "events".into(),
+        schema,
+        config::FileFormat::Jsonl,
+        config::CsvDialect {
+            delimiter: None,
+            header: true,
+            quote: b'"',
+            escape: None,
+        },
+        700,
+        config::UnknownFields::Error,
+    );
+    let mut ids = Vec::new();
+    let mut emit = |b: RecordBatch| {
+        let c = b.column(0).as_primitive::<Int64Type>();
+        ids.extend(c.iter().map(|v| v.unwrap()));
+        true
+    };
+    // ~4 KiB chunks: about 25 chunks over two decoding threads.
+    let rows = decode::read_json_parallel(&spec, &good, 4096, &mut emit).unwrap();
+    assert_eq!(rows, 5000);
+    assert_eq!(ids, (0..5000).collect::<Vec<i64>>(), "rows in file order");
+
+    // A broken record on line 4321, far past the first chunk.
+    let bad_text = text.replacen("{\"id\":4320,", "{\"id\":\"oops\",", 1);
+    let bad = write(dir.path(), "bad.jsonl", &bad_text);
+    let e = decode::read_json_parallel(&spec, &bad, 4096, &mut |_| true).unwrap_err();
+    assert!(e.to_string().contains("line 4321"), "{e}");
+    assert!(e.to_string().contains("bad.jsonl"), "{e}");
+}
