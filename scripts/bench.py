@@ -1,7 +1,7 @@
 """braid benchmarks. Run through scripts/bench.sh (builds the release binary, installs DuckDB).
 
-Each measured braid run is its own process, so its peak RSS is read from
-wait4's rusage. The sandbox runs as a separate process on loopback.
+Each measured braid run is its own process; its peak RSS is its VmHWM.
+The sandbox runs as a separate process on loopback.
 """
 import json, os, random, shutil, socket, subprocess, sys, tempfile, time
 
@@ -18,15 +18,29 @@ def free_port():
 
 
 def timed(cmd, env=None):
-    """Runs cmd; returns (seconds, peak RSS in MiB)."""
+    """Runs cmd; returns (seconds, peak RSS in MiB).
+
+    The peak is the process's own VmHWM, polled from /proc while it runs
+    (wait4's ru_maxrss would also count the pages of this Python process that
+    the child shared between fork and exec).
+    """
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, rusage = os.wait4(p.pid, 0)
+    peak_kb = 0
+    while p.poll() is None:
+        try:
+            with open(f"/proc/{p.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak_kb = max(peak_kb, int(line.split()[1]))
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            pass
+        time.sleep(0.005)
     secs = time.perf_counter() - t0
     err = p.stderr.read().decode(errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0:
+    if p.returncode != 0:
         sys.exit(f"command failed: {' '.join(cmd)}\n{err}")
-    return secs, rusage.ru_maxrss / 1024
+    return secs, peak_kb / 1024
 
 
 def bench_hubspot(n, tmp):

@@ -121,7 +121,7 @@ impl fmt::Debug for Pipeline {
 /// Runtime tunables (`options:` in the file), all with defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RuntimeOptions {
-    /// Max bytes in flight between a source and the writer (default 256 MiB).
+    /// Max bytes in flight between a source and the writer (default 64 MiB).
     pub buffer_bytes: u64,
     /// Commit a stream when this many bytes were written since its last commit (default 128 MiB).
     pub commit_every_bytes: u64,
@@ -130,8 +130,8 @@ pub struct RuntimeOptions {
 }
 
 impl RuntimeOptions {
-    /// Default for [`RuntimeOptions::buffer_bytes`]: 256 MiB.
-    pub const DEFAULT_BUFFER_BYTES: u64 = 256 << 20;
+    /// Default for [`RuntimeOptions::buffer_bytes`]: 64 MiB.
+    pub const DEFAULT_BUFFER_BYTES: u64 = 64 << 20;
     /// Default for [`RuntimeOptions::commit_every_bytes`]: 128 MiB.
     pub const DEFAULT_COMMIT_EVERY_BYTES: u64 = 128 << 20;
     /// Default for [`RuntimeOptions::commit_every_seconds`]: 60.

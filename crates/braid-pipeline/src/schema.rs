@@ -38,7 +38,7 @@ struct PipelineFile {
 #[schemars(deny_unknown_fields)]
 #[allow(dead_code)]
 struct OptionsFile {
-    /// Max bytes in flight between a source and the writer (default 256MiB).
+    /// Max bytes in flight between a source and the writer (default 64MiB).
     #[schemars(schema_with = "byte_size")]
     buffer_bytes: Option<u64>,
     /// Commit a stream when this many bytes were written since its last commit (default 128MiB).

@@ -124,7 +124,7 @@ fn full_valid_file() {
 fn minimal_file_gets_defaults() {
     let p = ok("name: m\nsources:\n  - name: files\n    connector: files\n");
     assert_eq!(p.options, RuntimeOptions::default());
-    assert_eq!(p.options.buffer_bytes, 256 * 1024 * 1024);
+    assert_eq!(p.options.buffer_bytes, 64 * 1024 * 1024);
     assert_eq!(p.options.commit_every_bytes, 128 * 1024 * 1024);
     assert_eq!(p.options.commit_every_seconds, 60);
     assert!(p.schedule.is_none());
