@@ -414,13 +414,7 @@ async fn demo(
         .await
         .context("starting the vendor sandbox")?;
     eprintln!("vendor sandbox listening on {}", sandbox.base_url());
-    let overlay: Vec<(String, String)> = vec![
-        ("HUBSPOT_BASE_URL".into(), sandbox.hubspot_base_url()),
-        (
-            "HUBSPOT_ACCESS_TOKEN".into(),
-            config.hubspot.access_token.clone(),
-        ),
-    ];
+    let overlay = sandbox.demo_env();
     let env = move |name: &str| {
         overlay
             .iter()

@@ -52,6 +52,7 @@ impl Default for SandboxConfig {
 /// A running sandbox.
 pub struct Sandbox {
     addr: SocketAddr,
+    config: SandboxConfig,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -64,14 +65,20 @@ impl Sandbox {
         let state = Arc::new(AppState {
             base_url: format!("http://{addr}"),
             hubspot: hubspot::HubSpot::new(config.hubspot.clone(), config.seed),
+            // Vendors: your emulation's state here.
             faults: Mutex::new(Vec::new()),
             stats: Mutex::new(Stats::default()),
             windows: Mutex::new(BTreeMap::new()),
             requests: AtomicU64::new(0),
         });
-        let app = Router::new()
-            .merge(hubspot::router())
-            .layer(middleware::from_fn_with_state(state.clone(), vendor_gate))
+        // Vendors: merge your router (with its own auth/rate-limit gate) here,
+        // and your admin routes (`/_sandbox/<vendor>/...`) below.
+        let vendors = Router::new().merge(hubspot::router(state.clone()));
+        let app = vendors
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                faults_and_stats,
+            ))
             .merge(hubspot::admin_router())
             .route("/_sandbox/faults", post(add_fault))
             .route("/_sandbox/stats", get(stats))
@@ -89,6 +96,7 @@ impl Sandbox {
         tracing::info!(%addr, "vendor sandbox listening");
         Ok(Sandbox {
             addr,
+            config,
             shutdown: Some(tx),
             task,
         })
@@ -107,6 +115,16 @@ impl Sandbox {
     /// Where a HubSpot client points its base URL (HubSpot paths start with `/crm/v3`).
     pub fn hubspot_base_url(&self) -> String {
         self.base_url()
+    }
+
+    /// The environment the demo pipelines read: each vendor's base URL(s)
+    /// pointed at this sandbox and the credentials it accepts.
+    pub fn demo_env(&self) -> Vec<(String, String)> {
+        let base = self.base_url();
+        let mut env = hubspot::demo_env(&base, &self.config.hubspot);
+        // Vendors: extend with yours.
+        env.sort();
+        env
     }
 
     /// Stops serving and waits for the server to finish.
@@ -186,42 +204,69 @@ pub(crate) fn error_body(category: &str, message: &str) -> String {
     .to_string()
 }
 
-fn take_fault(state: &AppState, path: &str) -> Option<Fault> {
-    let mut faults = state.faults.lock().unwrap_or_else(|p| p.into_inner());
-    let pos = faults
-        .iter()
-        .position(|f| path.starts_with(&f.path_prefix) && f.count > 0)?;
-    faults[pos].count -= 1;
-    let f = faults[pos].clone();
-    if faults[pos].count == 0 {
-        faults.remove(pos);
+impl AppState {
+    /// Takes one use of the first fault registered for a prefix of `path`.
+    fn take_fault(&self, path: &str) -> Option<Fault> {
+        let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        let pos = faults
+            .iter()
+            .position(|f| path.starts_with(&f.path_prefix) && f.count > 0)?;
+        faults[pos].count -= 1;
+        let f = faults[pos].clone();
+        if faults[pos].count == 0 {
+            faults.remove(pos);
+        }
+        Some(f)
     }
-    Some(f)
+
+    /// Spends one request of the per-second budget `bucket`: the remaining
+    /// budget, or `None` when this second's budget is spent. Vendors use it in
+    /// their gates; name buckets `"<vendor>:<budget>"`.
+    pub(crate) fn spend(&self, bucket: &'static str, limit: u32) -> Option<u32> {
+        let second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = w.entry(bucket).or_insert((second, 0));
+        if entry.0 != second {
+            *entry = (second, 0);
+        }
+        if entry.1 >= limit {
+            return None;
+        }
+        entry.1 += 1;
+        Some(limit - entry.1)
+    }
 }
 
-/// Returns the remaining budget, or `None` when the window's budget is spent.
-fn spend(state: &AppState, bucket: &'static str, limit: u32) -> Option<u32> {
-    let second = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let mut w = state.windows.lock().unwrap_or_else(|p| p.into_inner());
-    let entry = w.entry(bucket).or_insert((second, 0));
-    if entry.0 != second {
-        *entry = (second, 0);
+/// How the vendor that owns `path` answers an injected status fault.
+///
+/// Vendors: add your path prefixes here.
+fn fault_response(state: &AppState, path: &str, status: StatusCode) -> Response {
+    if path.starts_with("/crm/") {
+        return hubspot::fault_response(state, status);
     }
-    if entry.1 >= limit {
-        return None;
-    }
-    entry.1 += 1;
-    Some(limit - entry.1)
+    (
+        status,
+        [("content-type", "application/json")],
+        serde_json::json!({"error": "sandbox fault injection", "status": status.as_u16()})
+            .to_string(),
+    )
+        .into_response()
 }
 
-/// Faults, auth, rate limits and stats in front of every vendor endpoint.
-async fn vendor_gate(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+/// Injected faults (status, delay, repeated paging, truncation) and stats in
+/// front of every vendor endpoint. Auth and rate limits are each vendor's own
+/// gate (see `hubspot::gate`), layered on its router.
+async fn faults_and_stats(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     state.requests.fetch_add(1, Ordering::Relaxed);
     let path = req.uri().path().to_owned();
-    let fault = take_fault(&state, &path);
+    let fault = state.take_fault(&path);
     let mut truncate = false;
     let response = 'resp: {
         if let Some(f) = &fault {
@@ -229,21 +274,7 @@ async fn vendor_gate(State(state): State<Arc<AppState>>, mut req: Request, next:
                 "status" => {
                     let status = StatusCode::from_u16(f.status.unwrap_or(500))
                         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                    break 'resp match status.as_u16() {
-                        429 => hubspot::rate_limited(
-                            state.hubspot.config.requests_per_second.unwrap_or(100),
-                        ),
-                        401 => hubspot::unauthorized(),
-                        _ => (
-                            status,
-                            [("content-type", "application/json;charset=utf-8")],
-                            error_body(
-                                "INTERNAL_ERROR",
-                                "internal error, reference: sandbox fault injection",
-                            ),
-                        )
-                            .into_response(),
-                    };
+                    break 'resp fault_response(&state, &path, status);
                 }
                 "delay_ms" => tokio::time::sleep(Duration::from_millis(f.ms.unwrap_or(1000))).await,
                 "repeat_paging" => {
@@ -253,38 +284,14 @@ async fn vendor_gate(State(state): State<Arc<AppState>>, mut req: Request, next:
                 _ => {}
             }
         }
-        if !hubspot::authorized(req.headers(), &state.hubspot.config.access_token) {
-            break 'resp hubspot::unauthorized();
-        }
-        let search = path.ends_with("/search");
-        let general = state.hubspot.config.requests_per_second;
-        let mut remaining = None;
-        if let Some(limit) = general {
-            match spend(&state, "general", limit) {
-                Some(r) => remaining = Some((limit, r)),
-                None => break 'resp hubspot::rate_limited(limit),
-            }
-        }
-        if search {
-            if let Some(limit) = state.hubspot.config.search_requests_per_second {
-                if spend(&state, "search", limit).is_none() {
-                    break 'resp hubspot::rate_limited(limit);
-                }
-            }
-        }
-        let mut resp = next.run(req).await;
-        if let Some((limit, r)) = remaining {
-            hubspot::rate_headers(resp.headers_mut(), limit, r);
-        }
-        resp
+        next.run(req).await
     };
     let response = if truncate {
-        let (parts, body) = response.into_parts();
+        let (mut parts, body) = response.into_parts();
         let bytes = axum::body::to_bytes(body, usize::MAX)
             .await
             .unwrap_or_default();
         let cut = bytes.slice(..bytes.len() / 2);
-        let mut parts = parts;
         parts.headers.remove("content-length");
         Response::from_parts(parts, Body::from(cut))
     } else {
@@ -332,5 +339,6 @@ async fn reset(State(state): State<Arc<AppState>>) -> Response {
         .clear();
     *state.stats.lock().unwrap_or_else(|p| p.into_inner()) = Stats::default();
     state.hubspot.reset();
+    // Vendors: reset your mutations here.
     Json(serde_json::json!({"ok": true})).into_response()
 }

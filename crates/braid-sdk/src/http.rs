@@ -14,6 +14,25 @@ use tokio::sync::Semaphore;
 /// Extracts the vendor's human message from an error body.
 pub type ErrorBodyParser = fn(&[u8]) -> Option<String>;
 
+/// Looks inside a 2xx body for an error the vendor reports in its envelope
+/// (TikTok's and Ocean Engine's `code`/`message`, WeChat's `errcode`/`errmsg`):
+/// `None` when the body is a success.
+pub type EnvelopeCheck = fn(&[u8]) -> Option<EnvelopeError>;
+
+/// An error a vendor sent with HTTP 200, classified so the client retries it
+/// (rate limits, transient failures) or fails at once (auth, bad request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvelopeError {
+    /// Slow down; retried with backoff.
+    RateLimit(String),
+    /// Try again; retried with backoff.
+    Transient(String),
+    /// Credentials refused or expired.
+    Auth(String),
+    /// The request is wrong; not retried.
+    Fatal(String),
+}
+
 /// How an [`HttpClient`] behaves.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
@@ -35,6 +54,8 @@ pub struct HttpConfig {
     pub user_agent: String,
     /// Pulls the vendor's message out of an error body.
     pub error_message: ErrorBodyParser,
+    /// Checks 2xx bodies for errors sent with HTTP 200, if the vendor does that.
+    pub envelope: Option<EnvelopeCheck>,
 }
 
 impl HttpConfig {
@@ -50,6 +71,7 @@ impl HttpConfig {
             max_concurrency: 4,
             user_agent: concat!("braid/", env!("CARGO_PKG_VERSION")).into(),
             error_message: message_field,
+            envelope: None,
         }
     }
 }
@@ -259,6 +281,30 @@ impl HttpClient {
             .map_err(|e| transient(format!("reading the body: {}", describe(&e))))?;
         tracing::debug!(%method, path = %endpoint, status = status.as_u16(), bytes = body.len(), "http");
         if status.is_success() {
+            if let Some(verdict) = self.inner.config.envelope.and_then(|check| check(&body)) {
+                let error = match verdict {
+                    EnvelopeError::RateLimit(message) => {
+                        self.inner
+                            .stats
+                            .rate_limited
+                            .fetch_add(1, Ordering::Relaxed);
+                        Error::RateLimit {
+                            endpoint,
+                            message,
+                            retry_after: None,
+                        }
+                    }
+                    EnvelopeError::Transient(message) => Error::Transient { endpoint, message },
+                    EnvelopeError::Auth(message) => Error::Auth { endpoint, message },
+                    EnvelopeError::Fatal(message) => {
+                        Error::Config(format!("{endpoint} refused the request: {message}"))
+                    }
+                };
+                return Err(Attempt {
+                    error,
+                    retry_after: None,
+                });
+            }
             return Ok(HttpResponse {
                 status,
                 headers,

@@ -7,8 +7,10 @@
 //! secrets, and a [`PageTokenGuard`] that stops a paginator from looping.
 
 mod http;
+pub mod oauth;
 mod paging;
 
 pub use braid_core::*;
-pub use http::{HttpClient, HttpConfig, HttpResponse, HttpStats};
-pub use paging::PageTokenGuard;
+pub use http::{EnvelopeCheck, EnvelopeError, HttpClient, HttpConfig, HttpResponse, HttpStats};
+pub use oauth::{AccessToken, Grant, OAuth2, TokenCache, TokenFetcher};
+pub use paging::{next_link, PageTokenGuard};

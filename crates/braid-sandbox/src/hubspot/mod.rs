@@ -141,11 +141,65 @@ impl HubSpot {
     }
 }
 
-pub(crate) fn router() -> Router<Arc<crate::AppState>> {
+pub(crate) fn router(state: Arc<crate::AppState>) -> Router<Arc<crate::AppState>> {
     Router::new()
         .route("/crm/v3/objects/{object}", get(list))
         .route("/crm/v3/objects/{object}/search", post(search))
         .route("/crm/v3/properties/{object}", get(properties))
+        .route_layer(axum::middleware::from_fn_with_state(state, gate))
+}
+
+/// HubSpot's bearer auth and per-second budgets (general, and search).
+async fn gate(
+    State(app): State<Arc<crate::AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let config = &app.hubspot.config;
+    if !authorized(req.headers(), &config.access_token) {
+        return unauthorized();
+    }
+    let search = req.uri().path().ends_with("/search");
+    let mut remaining = None;
+    if let Some(limit) = config.requests_per_second {
+        match app.spend("hubspot:general", limit) {
+            Some(r) => remaining = Some((limit, r)),
+            None => return rate_limited(limit),
+        }
+    }
+    if search {
+        if let Some(limit) = config.search_requests_per_second {
+            if app.spend("hubspot:search", limit).is_none() {
+                return rate_limited(limit);
+            }
+        }
+    }
+    let mut resp = next.run(req).await;
+    if let Some((limit, r)) = remaining {
+        rate_headers(resp.headers_mut(), limit, r);
+    }
+    resp
+}
+
+/// HubSpot's answer to an injected status fault.
+pub(crate) fn fault_response(app: &crate::AppState, status: StatusCode) -> Response {
+    match status.as_u16() {
+        429 => rate_limited(app.hubspot.config.requests_per_second.unwrap_or(100)),
+        401 => unauthorized(),
+        _ => hubspot_error(
+            status,
+            "INTERNAL_ERROR",
+            "internal error, reference: sandbox fault injection",
+        ),
+    }
+}
+
+/// What the demo's HubSpot pipeline reads from the environment.
+pub(crate) fn demo_env(base_url: &str, config: &HubSpotConfig) -> Vec<(String, String)> {
+    vec![
+        ("HUBSPOT_BASE_URL".into(), base_url.into()),
+        ("HUBSPOT_ACCESS_TOKEN".into(), config.access_token.clone()),
+    ]
 }
 
 pub(crate) fn admin_router() -> Router<Arc<crate::AppState>> {
