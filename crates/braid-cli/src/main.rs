@@ -2,6 +2,7 @@
 
 mod output;
 mod progress;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -68,6 +69,51 @@ enum Command {
         /// Also write the JSON run report here.
         #[arg(long)]
         report: Option<PathBuf>,
+    },
+    /// Run every pipeline of a directory on its cron schedule until SIGTERM/SIGINT.
+    ///
+    /// Files added, changed or removed are picked up without a restart; a
+    /// file that does not validate is reported and skipped.
+    Serve {
+        /// Directory of pipeline files.
+        #[arg(default_value = "pipelines")]
+        dir: PathBuf,
+        /// Warehouse directory for every pipeline (overrides their `warehouse`).
+        #[arg(long)]
+        warehouse: Option<PathBuf>,
+        /// Runs at once across all pipelines.
+        #[arg(long, default_value_t = 2)]
+        max_concurrent_runs: usize,
+        /// Retries of a run that failed for a reason that may pass (rate limits, 5xx, timeouts).
+        #[arg(long, default_value_t = 3)]
+        retries: u32,
+        /// First retry delay in seconds (doubling, with jitter, up to 15 minutes).
+        #[arg(long, default_value_t = 30)]
+        retry_backoff_seconds: u64,
+        /// After downtime: `skip` missed runs, or run `once` at start.
+        #[arg(long, default_value = "skip", value_parser = serve::parse_catch_up)]
+        catch_up: braid_scheduler::CatchUp,
+        /// How often the directory is rescanned for changes, in seconds.
+        #[arg(long, default_value_t = 5)]
+        reload_seconds: u64,
+        /// Serve Prometheus metrics (`/metrics`) and `/healthz` here, e.g. 0.0.0.0:9464.
+        #[arg(long)]
+        metrics_addr: Option<std::net::SocketAddr>,
+    },
+    /// Print the run history of a warehouse.
+    Runs {
+        /// Warehouse directory.
+        #[arg(long, default_value = "warehouse")]
+        warehouse: PathBuf,
+        /// Only this pipeline.
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// The last N runs.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Start the vendor sandbox and run every pipeline in `pipelines/` against it.
     Demo {
@@ -159,6 +205,38 @@ async fn dispatch(command: Command, interactive: bool) -> i32 {
             )
             .await
         }
+        Command::Serve {
+            dir,
+            warehouse,
+            max_concurrent_runs,
+            retries,
+            retry_backoff_seconds,
+            catch_up,
+            reload_seconds,
+            metrics_addr,
+        } => {
+            let policy = braid_scheduler::Policy {
+                max_concurrent_runs: max_concurrent_runs.max(1),
+                max_retries: retries,
+                min_backoff: std::time::Duration::from_secs(retry_backoff_seconds.max(1)),
+                max_backoff: std::time::Duration::from_secs(15 * 60),
+                catch_up,
+            };
+            serve::serve(serve::ServeArgs {
+                dir,
+                warehouse,
+                policy,
+                reload_every: std::time::Duration::from_secs(reload_seconds.max(1)),
+                metrics_addr,
+            })
+            .await
+        }
+        Command::Runs {
+            warehouse,
+            pipeline,
+            limit,
+            json,
+        } => runs(&warehouse, pipeline.as_deref(), limit, json),
         Command::Schema => {
             println!(
                 "{}",
@@ -400,6 +478,36 @@ async fn run(
             e.exit_code()
         }
     })
+}
+
+fn runs(warehouse: &Path, pipeline: Option<&str>, limit: usize, json: bool) -> anyhow::Result<i32> {
+    if !warehouse.join("_braid").is_dir() {
+        eprintln!(
+            "error: {} is not a braid warehouse (no _braid/)",
+            warehouse.display()
+        );
+        return Ok(exit_code::CONFIG);
+    }
+    let wh = match open_warehouse(warehouse) {
+        Ok(w) => w,
+        Err(code) => return Ok(code),
+    };
+    let all = match braid_runtime::read_history(&wh, pipeline) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: reading the run history: {e}");
+            return Ok(exit_code::WAREHOUSE);
+        }
+    };
+    let shown = &all[all.len().saturating_sub(limit)..];
+    if json {
+        for r in shown {
+            println!("{}", serde_json::to_string(r)?);
+        }
+    } else {
+        output::print_runs(shown);
+    }
+    Ok(exit_code::OK)
 }
 
 async fn demo(

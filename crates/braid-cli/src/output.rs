@@ -107,3 +107,27 @@ pub fn print_summary(reports: &[RunReport], warehouse: &Path) {
         println!("Run reports (JSON): {}/_braid/runs/", warehouse.display());
     }
 }
+
+/// Prints run-history rows as a table, oldest first.
+pub fn print_runs(runs: &[braid_runtime::RunSummary]) {
+    if runs.is_empty() {
+        println!("no runs recorded");
+        return;
+    }
+    println!(
+        "{:<20} {:<24} {:<12} {:>10} {:>12}  {}",
+        "started (UTC)", "pipeline", "status", "seconds", "rows", "run id / error"
+    );
+    for r in runs {
+        let secs = (r.finished_at - r.started_at).num_milliseconds() as f64 / 1000.0;
+        println!(
+            "{:<20} {:<24} {:<12} {:>10.1} {:>12}  {}",
+            r.started_at.format("%Y-%m-%d %H:%M:%S"),
+            r.pipeline,
+            r.status,
+            secs,
+            r.rows_committed,
+            r.error.as_deref().unwrap_or(&r.run_id)
+        );
+    }
+}

@@ -157,6 +157,10 @@ pub async fn run_pipeline(
         }
         Err(e) => tracing::warn!(error = %e, "could not serialise the run report"),
     }
+    if let Err(e) = crate::history::write_history(warehouse, &report) {
+        tracing::warn!(error = %e, "could not write the run history");
+    }
+    record_metrics(&report);
     match first_error {
         None => {
             tracing::info!(pipeline = %pipeline.name, run_id = %run.run_id, ms = report.duration_ms, "run succeeded");
@@ -166,6 +170,33 @@ pub async fn run_pipeline(
             tracing::error!(pipeline = %pipeline.name, run_id = %run.run_id, error = %e, "run ended with an error");
             Err((report, e))
         }
+    }
+}
+
+/// Counters and gauges of a finished run (exported by `braid serve --metrics-addr`).
+fn record_metrics(report: &RunReport) {
+    let status = match report.status {
+        RunStatus::Succeeded => "succeeded",
+        RunStatus::Failed => "failed",
+        RunStatus::Interrupted => "interrupted",
+    };
+    let pipeline = report.pipeline.clone();
+    for s in &report.streams {
+        let labels = [
+            ("pipeline", pipeline.clone()),
+            ("source", s.source.clone()),
+            ("stream", s.stream.clone()),
+        ];
+        metrics::counter!("braid_records_total", &labels).increment(s.rows_committed);
+        metrics::counter!("braid_bytes_total", &labels).increment(s.bytes_committed);
+    }
+    metrics::counter!("braid_runs_total", "pipeline" => pipeline.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("braid_run_duration_seconds", "pipeline" => pipeline.clone(), "status" => status)
+        .record(report.duration_ms as f64 / 1000.0);
+    if report.status == RunStatus::Succeeded {
+        metrics::gauge!("braid_last_success_timestamp_seconds", "pipeline" => pipeline)
+            .set(report.finished_at.timestamp() as f64);
     }
 }
 

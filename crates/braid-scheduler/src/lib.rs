@@ -291,7 +291,11 @@ impl<R: Runner, C: Clock> Scheduler<R, C> {
         let mut next_due = job.schedule.next_after(now);
         if self.policy.catch_up == CatchUp::RunOnce {
             if let Some(last) = job.last_started {
-                if job.schedule.next_after(last).is_some_and(|missed| missed <= now) {
+                if job
+                    .schedule
+                    .next_after(last)
+                    .is_some_and(|missed| missed <= now)
+                {
                     tracing::info!(pipeline = %job.name, last_started = %last, "missed a run while down; running once now");
                     next_due = Some(now);
                 }

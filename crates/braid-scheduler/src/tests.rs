@@ -33,11 +33,7 @@ impl Runner for ScriptRunner {
             c.0 += 1;
             c.1 = c.1.max(c.0);
         }
-        let took = s
-            .took
-            .get(job)
-            .copied()
-            .unwrap_or(Duration::from_secs(1));
+        let took = s.took.get(job).copied().unwrap_or(Duration::from_secs(1));
         let outcome = tokio::select! {
             _ = tokio::time::sleep(took) => s
                 .outcomes
@@ -311,7 +307,10 @@ async fn catch_up_runs_once_after_downtime_or_waits() {
     let h = start(Script::default(), p.clone(), vec![missed.clone()]);
     tokio::time::sleep(Duration::from_secs(60)).await;
     let (script, _) = h.stop().await;
-    assert_eq!(starts(&script), vec![("daily".into(), 0, "00:00:30".into())]);
+    assert_eq!(
+        starts(&script),
+        vec![("daily".into(), 0, "00:00:30".into())]
+    );
 
     // Not missed: the last run was after the last occurrence.
     let mut fresh = job("daily", "0 2 * * *");
@@ -333,7 +332,10 @@ async fn jobs_are_changed_and_removed_without_a_restart() {
     tokio::time::sleep(Duration::from_secs(60)).await; // 00:01:30, a ran at 00:01
     let mut changed = job("a", "*/5 * * * *");
     changed.revision = 2;
-    h.commands.send(Command::Upsert(Box::new(changed))).await.unwrap();
+    h.commands
+        .send(Command::Upsert(Box::new(changed)))
+        .await
+        .unwrap();
     h.commands
         .send(Command::Upsert(Box::new(job("b", "* * * * *"))))
         .await
@@ -343,8 +345,16 @@ async fn jobs_are_changed_and_removed_without_a_restart() {
     tokio::time::sleep(Duration::from_secs(300)).await; // 00:10:30
     let (script, _) = h.stop().await;
     let s = starts(&script);
-    let a: Vec<_> = s.iter().filter(|(j, _, _)| j == "a").map(|x| x.2.clone()).collect();
-    let b: Vec<_> = s.iter().filter(|(j, _, _)| j == "b").map(|x| x.2.clone()).collect();
+    let a: Vec<_> = s
+        .iter()
+        .filter(|(j, _, _)| j == "a")
+        .map(|x| x.2.clone())
+        .collect();
+    let b: Vec<_> = s
+        .iter()
+        .filter(|(j, _, _)| j == "b")
+        .map(|x| x.2.clone())
+        .collect();
     assert_eq!(a, vec!["00:01:00", "00:05:00", "00:10:00"]);
     assert_eq!(b, vec!["00:02:00", "00:03:00", "00:04:00", "00:05:00"]);
 }

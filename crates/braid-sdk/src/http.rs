@@ -225,7 +225,10 @@ impl HttpClient {
         })
         .notify(|a: &Attempt, dur| {
             let wait_ms = dur.as_millis() as u64;
+            metrics::counter!("braid_http_retries_total").increment(1);
             if a.error.kind() == braid_core::ErrorKind::RateLimit {
+                metrics::counter!("braid_rate_limit_waits_total").increment(1);
+                metrics::histogram!("braid_rate_limit_wait_seconds").record(dur.as_secs_f64());
                 tracing::info!(error = %a.error, wait_ms, "rate limited; waiting");
             } else {
                 tracing::warn!(error = %a.error, wait_ms, "retrying");
@@ -274,6 +277,8 @@ impl HttpClient {
             .await
             .map_err(|e| transient(describe(&e)))?;
         let status = response.status();
+        metrics::counter!("braid_http_requests_total", "status" => status.as_u16().to_string())
+            .increment(1);
         let headers = response.headers().clone();
         let body = response
             .bytes()

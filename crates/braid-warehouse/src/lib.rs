@@ -8,6 +8,7 @@
 //! <root>/_braid/staging/<run_id>/<source>/<stream>/part-….parquet                     files being written
 //! <root>/_braid/state/<pipeline>/<source>.json                                         committed state + pending publishes
 //! <root>/_braid/runs/<run_id>.json                                                     run reports
+//! <root>/_braid/runs/<run_id>.parquet                                                  run history (one row per run)
 //! ```
 //!
 //! `ingest_date` is the UTC date of the run's start (a Hive-style partition).
@@ -51,6 +52,7 @@
 
 mod commit;
 mod error;
+mod history;
 mod names;
 mod storage;
 mod writer;
@@ -284,7 +286,7 @@ impl Warehouse {
         self.root().join(STATE_DIR)
     }
 
-    fn runs_dir(&self) -> PathBuf {
+    pub(crate) fn runs_dir(&self) -> PathBuf {
         self.root().join(RUNS_DIR)
     }
 
