@@ -115,8 +115,8 @@ pub fn print_runs(runs: &[braid_runtime::RunSummary]) {
         return;
     }
     println!(
-        "{:<20} {:<24} {:<12} {:>10} {:>12}  {}",
-        "started (UTC)", "pipeline", "status", "seconds", "rows", "run id / error"
+        "{:<20} {:<24} {:<12} {:>10} {:>12}  run id / error",
+        "started (UTC)", "pipeline", "status", "seconds", "rows"
     );
     for r in runs {
         let secs = (r.finished_at - r.started_at).num_milliseconds() as f64 / 1000.0;
