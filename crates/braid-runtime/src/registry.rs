@@ -21,6 +21,7 @@ impl Registry {
     pub fn builtin(base_dir: &Path) -> Self {
         let mut r = Self::new();
         r.register(Arc::new(braid_connector_hubspot::HubSpotConnector));
+        r.register(Arc::new(braid_connector_square::SquareConnector));
         r.register(Arc::new(
             braid_connector_files::FilesConnector::with_base_dir(base_dir),
         ));

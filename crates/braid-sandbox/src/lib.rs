@@ -7,12 +7,14 @@
 //! records and inject faults:
 //!
 //! - `POST /_sandbox/hubspot/mutate` `{"object":"contacts","count":50,"create":0}`
+//! - `POST /_sandbox/square/mutate` `{"object":"orders","count":50,"create":0}`
 //! - `POST /_sandbox/faults` `{"path_prefix":"/crm/v3/objects/contacts","kind":"status","status":500,"count":2}`
 //!   (kinds: `status`, `repeat_paging`, `truncate`, `delay_ms` with `"ms"`)
 //! - `GET /_sandbox/stats`, `POST /_sandbox/reset`
 
 pub mod hubspot;
 mod rng;
+pub mod square;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -30,6 +32,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 pub use hubspot::HubSpotConfig;
+pub use square::SquareConfig;
 
 /// What the sandbox serves.
 #[derive(Debug, Clone)]
@@ -38,6 +41,8 @@ pub struct SandboxConfig {
     pub seed: u64,
     /// The HubSpot emulation.
     pub hubspot: HubSpotConfig,
+    /// The Square emulation.
+    pub square: SquareConfig,
 }
 
 impl Default for SandboxConfig {
@@ -45,6 +50,7 @@ impl Default for SandboxConfig {
         Self {
             seed: 42,
             hubspot: HubSpotConfig::default(),
+            square: SquareConfig::default(),
         }
     }
 }
@@ -65,6 +71,7 @@ impl Sandbox {
         let state = Arc::new(AppState {
             base_url: format!("http://{addr}"),
             hubspot: hubspot::HubSpot::new(config.hubspot.clone(), config.seed),
+            square: square::Square::new(config.square.clone(), config.seed),
             // Vendors: your emulation's state here.
             faults: Mutex::new(Vec::new()),
             stats: Mutex::new(Stats::default()),
@@ -73,13 +80,16 @@ impl Sandbox {
         });
         // Vendors: merge your router (with its own auth/rate-limit gate) here,
         // and your admin routes (`/_sandbox/<vendor>/...`) below.
-        let vendors = Router::new().merge(hubspot::router(state.clone()));
+        let vendors = Router::new()
+            .merge(hubspot::router(state.clone()))
+            .merge(square::router(state.clone()));
         let app = vendors
             .layer(middleware::from_fn_with_state(
                 state.clone(),
                 faults_and_stats,
             ))
             .merge(hubspot::admin_router())
+            .merge(square::admin_router())
             .route("/_sandbox/faults", post(add_fault))
             .route("/_sandbox/stats", get(stats))
             .route("/_sandbox/reset", post(reset))
@@ -122,6 +132,7 @@ impl Sandbox {
     pub fn demo_env(&self) -> Vec<(String, String)> {
         let base = self.base_url();
         let mut env = hubspot::demo_env(&base, &self.config.hubspot);
+        env.extend(square::demo_env(&base, &self.config.square));
         // Vendors: extend with yours.
         env.sort();
         env
@@ -145,6 +156,7 @@ impl Drop for Sandbox {
 pub(crate) struct AppState {
     pub(crate) base_url: String,
     pub(crate) hubspot: hubspot::HubSpot,
+    pub(crate) square: square::Square,
     faults: Mutex<Vec<Fault>>,
     stats: Mutex<Stats>,
     /// Per-second request windows by budget name: (second, count).
@@ -247,6 +259,9 @@ fn fault_response(state: &AppState, path: &str, status: StatusCode) -> Response 
     if path.starts_with("/crm/") {
         return hubspot::fault_response(state, status);
     }
+    if path.starts_with("/v2/") {
+        return square::fault_response(status);
+    }
     (
         status,
         [("content-type", "application/json")],
@@ -339,6 +354,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> Response {
         .clear();
     *state.stats.lock().unwrap_or_else(|p| p.into_inner()) = Stats::default();
     state.hubspot.reset();
+    state.square.reset();
     // Vendors: reset your mutations here.
     Json(serde_json::json!({"ok": true})).into_response()
 }

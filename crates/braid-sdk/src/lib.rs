@@ -7,10 +7,12 @@
 //! secrets, and a [`PageTokenGuard`] that stops a paginator from looping.
 
 mod http;
+pub mod json_page;
 pub mod oauth;
 mod paging;
 
 pub use braid_core::*;
 pub use http::{EnvelopeCheck, EnvelopeError, HttpClient, HttpConfig, HttpResponse, HttpStats};
+pub use json_page::{JsonPage, JsonPageDecoder};
 pub use oauth::{AccessToken, Grant, OAuth2, TokenCache, TokenFetcher};
 pub use paging::{next_link, PageTokenGuard};

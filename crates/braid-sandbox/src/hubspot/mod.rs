@@ -233,7 +233,7 @@ fn json_response(body: Vec<u8>) -> Response {
 }
 
 /// Decodes `%XX` and `+` in a query component.
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
