@@ -11,6 +11,12 @@ REQ=scripts/requirements-test.txt
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# Services started for the tests are stopped on exit, whatever happens.
+CLEANUP=()
+cleanup() { for c in "${CLEANUP[@]}"; do eval "$c" || true; done; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
 step "python test readers ($VENV)"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
@@ -21,6 +27,19 @@ if ! cmp -s "$REQ" "$VENV/.braid-requirements" 2>/dev/null; then
 fi
 "$VENV/bin/python" -c 'import duckdb, pyarrow; print("duckdb", duckdb.__version__, "pyarrow", pyarrow.__version__)'
 export BRAID_PYTHON="$VENV/bin/python"
+
+step "S3-compatible server (moto) on loopback"
+MOTO_PORT="$(free_port)"
+MOTO_LOG="$(mktemp -t braid-moto.XXXXXX.log)"
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
+MOTO_PID=$!
+CLEANUP+=("kill $MOTO_PID 2>/dev/null; wait $MOTO_PID 2>/dev/null")
+for _ in $(seq 1 100); do
+  if "$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$MOTO_PORT/moto-api/')" 2>/dev/null; then break; fi
+  sleep 0.1
+done
+export BRAID_TEST_S3_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+echo "moto on $BRAID_TEST_S3_ENDPOINT (log: $MOTO_LOG)"
 
 step "rustfmt"
 cargo fmt --all -- --check

@@ -63,9 +63,10 @@ enum Command {
     Run {
         /// Pipeline file.
         file: PathBuf,
-        /// Warehouse directory (overrides the pipeline's `warehouse`).
+        /// Warehouse directory or object-store URI (`s3://bucket/prefix`, `gs://…`, `az://…`);
+        /// overrides the pipeline's `warehouse`.
         #[arg(long)]
-        warehouse: Option<PathBuf>,
+        warehouse: Option<String>,
         /// Also write the JSON run report here.
         #[arg(long)]
         report: Option<PathBuf>,
@@ -78,9 +79,9 @@ enum Command {
         /// Directory of pipeline files.
         #[arg(default_value = "pipelines")]
         dir: PathBuf,
-        /// Warehouse directory for every pipeline (overrides their `warehouse`).
+        /// Warehouse directory or object-store URI for every pipeline (overrides their `warehouse`).
         #[arg(long)]
-        warehouse: Option<PathBuf>,
+        warehouse: Option<String>,
         /// Runs at once across all pipelines.
         #[arg(long, default_value_t = 2)]
         max_concurrent_runs: usize,
@@ -102,9 +103,9 @@ enum Command {
     },
     /// Print the run history of a warehouse.
     Runs {
-        /// Warehouse directory.
+        /// Warehouse directory or object-store URI.
         #[arg(long, default_value = "warehouse")]
-        warehouse: PathBuf,
+        warehouse: String,
         /// Only this pipeline.
         #[arg(long)]
         pipeline: Option<String>,
@@ -442,26 +443,26 @@ async fn run_one(
     }
 }
 
-fn open_warehouse(dir: &Path) -> Result<Warehouse, i32> {
-    Warehouse::open(dir).map_err(|e| {
-        eprintln!("error: warehouse {}: {e}", dir.display());
+fn open_warehouse(location: &str) -> Result<Warehouse, i32> {
+    Warehouse::open_location(location).map_err(|e| {
+        eprintln!("error: warehouse {location}: {e}");
         exit_code::WAREHOUSE
     })
 }
 
 async fn run(
     file: &Path,
-    warehouse: Option<PathBuf>,
+    warehouse: Option<String>,
     report_path: Option<PathBuf>,
     interactive: bool,
 ) -> anyhow::Result<i32> {
     let Some(pipeline) = load(file, &process_env) else {
         return Ok(exit_code::CONFIG);
     };
-    let dir = warehouse
-        .or_else(|| pipeline.warehouse.clone().map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("warehouse"));
-    let wh = match open_warehouse(&dir) {
+    let location = warehouse
+        .or_else(|| pipeline.warehouse.clone())
+        .unwrap_or_else(|| "warehouse".into());
+    let wh = match open_warehouse(&location) {
         Ok(w) => w,
         Err(code) => return Ok(code),
     };
@@ -470,7 +471,7 @@ async fn run(
         std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    output::print_summary(&[report], &dir);
+    output::print_summary(&[report], Path::new(&wh.location()));
     Ok(match error {
         None => exit_code::OK,
         Some(e) => {
@@ -480,12 +481,9 @@ async fn run(
     })
 }
 
-fn runs(warehouse: &Path, pipeline: Option<&str>, limit: usize, json: bool) -> anyhow::Result<i32> {
-    if !warehouse.join("_braid").is_dir() {
-        eprintln!(
-            "error: {} is not a braid warehouse (no _braid/)",
-            warehouse.display()
-        );
+fn runs(warehouse: &str, pipeline: Option<&str>, limit: usize, json: bool) -> anyhow::Result<i32> {
+    if !braid_warehouse::is_remote(warehouse) && !Path::new(warehouse).join("_braid").is_dir() {
+        eprintln!("error: {warehouse} is not a braid warehouse (no _braid/)");
         return Ok(exit_code::CONFIG);
     }
     let wh = match open_warehouse(warehouse) {
@@ -539,7 +537,7 @@ async fn demo(
     if files.is_empty() {
         anyhow::bail!("no pipeline files (*.yaml) in {}", pipelines.display());
     }
-    let wh = match open_warehouse(warehouse) {
+    let wh = match open_warehouse(&warehouse.display().to_string()) {
         Ok(w) => w,
         Err(code) => return Ok(code),
     };

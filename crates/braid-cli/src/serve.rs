@@ -27,8 +27,8 @@ use tracing::Instrument;
 pub struct ServeArgs {
     /// Directory of pipeline files.
     pub dir: PathBuf,
-    /// Warehouse overriding each pipeline's `warehouse`.
-    pub warehouse: Option<PathBuf>,
+    /// Warehouse (directory or object-store URI) overriding each pipeline's `warehouse`.
+    pub warehouse: Option<String>,
     /// Scheduling policy.
     pub policy: Policy,
     /// How often the directory is rescanned.
@@ -47,30 +47,30 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Opens each warehouse root once and shares it between runs.
 #[derive(Clone, Default)]
 struct Warehouses {
-    open: Arc<Mutex<HashMap<PathBuf, Warehouse>>>,
+    open: Arc<Mutex<HashMap<String, Warehouse>>>,
 }
 
 impl Warehouses {
-    fn get(&self, root: &Path) -> Result<Warehouse, braid_warehouse::WarehouseError> {
+    fn get(&self, location: &str) -> Result<Warehouse, braid_warehouse::WarehouseError> {
         let mut open = lock(&self.open);
-        if let Some(w) = open.get(root) {
+        if let Some(w) = open.get(location) {
             return Ok(w.clone());
         }
-        let w = Warehouse::open(root)?;
-        open.insert(root.to_path_buf(), w.clone());
+        let w = Warehouse::open_location(location)?;
+        open.insert(location.to_owned(), w.clone());
         Ok(w)
     }
 }
 
-fn warehouse_root(over: &Option<PathBuf>, pipeline: &braid_pipeline::Pipeline) -> PathBuf {
+fn warehouse_root(over: &Option<String>, pipeline: &braid_pipeline::Pipeline) -> String {
     over.clone()
-        .or_else(|| pipeline.warehouse.clone().map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("warehouse"))
+        .or_else(|| pipeline.warehouse.clone())
+        .unwrap_or_else(|| "warehouse".into())
 }
 
 struct PipelineRunner {
     files: Files,
-    warehouse: Option<PathBuf>,
+    warehouse: Option<String>,
     warehouses: Warehouses,
 }
 
@@ -96,7 +96,7 @@ impl Runner for PipelineRunner {
             Err(e) => {
                 return RunOutcome::Failed {
                     retryable: true,
-                    message: format!("warehouse {}: {e}", root.display()),
+                    message: format!("warehouse {root}: {e}"),
                 }
             }
         };
@@ -110,6 +110,10 @@ impl Runner for PipelineRunner {
         match result {
             Ok(_) => RunOutcome::Succeeded,
             Err((_, RunError::Interrupted)) => RunOutcome::Interrupted,
+            Err((_, e)) if e.kind() == "locked" => {
+                tracing::warn!(pipeline = %pipeline.name, error = %e, "skipped: running elsewhere");
+                RunOutcome::Succeeded
+            }
             Err((_, e)) => RunOutcome::Failed {
                 retryable: matches!(e.kind(), "rate_limit" | "transient" | "warehouse"),
                 message: e.to_string(),
@@ -127,7 +131,7 @@ struct Seen {
 
 struct Watcher {
     dir: PathBuf,
-    warehouse: Option<PathBuf>,
+    warehouse: Option<String>,
     warehouses: Warehouses,
     files: Files,
     seen: BTreeMap<PathBuf, Seen>,

@@ -49,6 +49,8 @@ pub mod exit_code {
     pub const SOURCE: i32 = 4;
     /// The warehouse could not be written.
     pub const WAREHOUSE: i32 = 5;
+    /// Not run: another process is running the same pipeline on this warehouse.
+    pub const LOCKED: i32 = 6;
     /// Interrupted by SIGINT/SIGTERM.
     pub const INTERRUPTED: i32 = 130;
 }
@@ -74,6 +76,7 @@ impl RunError {
                 ErrorKind::Internal => "internal",
             },
             RunError::Data { .. } => "data",
+            RunError::Warehouse(WarehouseError::Locked { .. }) => "locked",
             RunError::Warehouse(_) => "warehouse",
             RunError::Interrupted => "interrupted",
             RunError::Internal(_) => "internal",
@@ -87,6 +90,7 @@ impl RunError {
             "auth" => exit_code::AUTH,
             "rate_limit" | "transient" | "data" => exit_code::SOURCE,
             "warehouse" => exit_code::WAREHOUSE,
+            "locked" => exit_code::LOCKED,
             "interrupted" => exit_code::INTERRUPTED,
             _ => exit_code::INTERNAL,
         }

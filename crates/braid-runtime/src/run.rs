@@ -96,6 +96,29 @@ pub async fn run_pipeline(
 ) -> Result<RunReport, (RunReport, RunError)> {
     let run = RunInfo::new();
     let started = Instant::now();
+    // One run of a pipeline per warehouse at a time, across processes and machines.
+    let _lock = match warehouse.lock_pipeline(&pipeline.name) {
+        Ok(l) => l,
+        Err(e) => {
+            let e = RunError::Warehouse(e);
+            tracing::warn!(pipeline = %pipeline.name, error = %e, "not started");
+            let report = RunReport {
+                run_id: run.run_id.clone(),
+                pipeline: pipeline.name.clone(),
+                status: RunStatus::Failed,
+                started_at: run.started_at,
+                finished_at: Utc::now(),
+                duration_ms: 0,
+                streams: Vec::new(),
+                error: Some(ErrorReport {
+                    kind: e.kind().to_owned(),
+                    message: e.to_string(),
+                    exit_code: e.exit_code(),
+                }),
+            };
+            return Err((report, e));
+        }
+    };
     tracing::info!(pipeline = %pipeline.name, run_id = %run.run_id, "run started");
 
     let mut tasks = Vec::new();

@@ -11,23 +11,23 @@ use serde::{Deserialize, Serialize};
 use crate::{names, storage, StagedFile, Warehouse, WarehouseError};
 
 /// Version of the state-file format written by this crate.
-const STATE_FORMAT: u32 = 1;
+pub(crate) const STATE_FORMAT: u32 = 1;
 
 /// Leftover temp files older than this are deleted by recovery.
 const STALE_TMP_AGE: Duration = Duration::from_secs(3600);
 
 /// `<root>/_braid/state/<pipeline>/<source>.json`.
 #[derive(Debug, Serialize, Deserialize)]
-struct StateFile {
+pub(crate) struct StateFile {
     /// Format version.
-    format: u32,
+    pub(crate) format: u32,
     /// The committed source state.
-    state: SourceState,
+    pub(crate) state: SourceState,
     /// Files of the last commit not yet confirmed published.
     #[serde(default)]
-    pending: Vec<PendingFile>,
+    pub(crate) pending: Vec<PendingFile>,
     /// When this file was written.
-    updated_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
 }
 
 /// One staged → final rename of a commit, paths relative to the root with `/`.
@@ -75,6 +75,11 @@ impl Warehouse {
     ) -> Result<CommitOutcome, WarehouseError> {
         names::validate("pipeline", pipeline)?;
         names::validate("source", source)?;
+        #[cfg(feature = "object-store")]
+        if let Some(remote) = self.remote() {
+            let _lock = storage::lock_exclusive(&self.state_lock_path(pipeline, source))?;
+            return self.commit_remote(remote, pipeline, source, state, files);
+        }
         let path = self.state_path(pipeline, source);
         let _lock = storage::lock_exclusive(&self.state_lock_path(pipeline, source))?;
         // Finish an earlier interrupted commit first; this also refuses to
@@ -120,6 +125,14 @@ impl Warehouse {
     pub fn load_state(&self, pipeline: &str, source: &str) -> Result<SourceState, WarehouseError> {
         names::validate("pipeline", pipeline)?;
         names::validate("source", source)?;
+        #[cfg(feature = "object-store")]
+        if let Some(remote) = self.remote() {
+            let _lock = storage::lock_exclusive(&self.state_lock_path(pipeline, source))?;
+            return Ok(self
+                .finish_remote_state(remote, &crate::remote_commit::state_key(pipeline, source))?
+                .map(|(f, _)| f.state)
+                .unwrap_or_default());
+        }
         let path = self.state_path(pipeline, source);
         let _lock = storage::lock_exclusive(&self.state_lock_path(pipeline, source))?;
         Ok(self
@@ -340,7 +353,7 @@ thread_local! {
     pub(crate) static CRASH_AT: std::cell::Cell<Option<u8>> = const { std::cell::Cell::new(None) };
 }
 
-fn crash_point(_point: u8) -> Result<(), WarehouseError> {
+pub(crate) fn crash_point(_point: u8) -> Result<(), WarehouseError> {
     #[cfg(test)]
     if CRASH_AT.get() == Some(_point) {
         return Err(WarehouseError::io(
@@ -351,11 +364,8 @@ fn crash_point(_point: u8) -> Result<(), WarehouseError> {
     Ok(())
 }
 
-fn read_state_file(path: &Path) -> Result<Option<StateFile>, WarehouseError> {
-    let Some(bytes) = storage::read_optional(path)? else {
-        return Ok(None);
-    };
-    let file: StateFile = serde_json::from_slice(&bytes)
+pub(crate) fn parse_state_file(path: &Path, bytes: &[u8]) -> Result<StateFile, WarehouseError> {
+    let file: StateFile = serde_json::from_slice(bytes)
         .map_err(|e| WarehouseError::corrupt(path, format!("not a braid state file: {e}")))?;
     if file.format != STATE_FORMAT {
         return Err(WarehouseError::corrupt(
@@ -366,7 +376,27 @@ fn read_state_file(path: &Path) -> Result<Option<StateFile>, WarehouseError> {
             ),
         ));
     }
-    Ok(Some(file))
+    Ok(file)
+}
+
+/// The bytes of a state file holding `state` and `pending`.
+pub(crate) fn state_file_bytes(state: &SourceState, pending: &[PendingFile]) -> Vec<u8> {
+    let file = StateFile {
+        format: STATE_FORMAT,
+        state: state.clone(),
+        pending: pending.to_vec(),
+        updated_at: Utc::now(),
+    };
+    let mut bytes = serde_json::to_vec_pretty(&file).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+fn read_state_file(path: &Path) -> Result<Option<StateFile>, WarehouseError> {
+    match storage::read_optional(path)? {
+        Some(bytes) => parse_state_file(path, &bytes).map(Some),
+        None => Ok(None),
+    }
 }
 
 pub(crate) fn write_state_file(
@@ -374,16 +404,7 @@ pub(crate) fn write_state_file(
     state: &SourceState,
     pending: &[PendingFile],
 ) -> Result<(), WarehouseError> {
-    let file = StateFile {
-        format: STATE_FORMAT,
-        state: state.clone(),
-        pending: pending.to_vec(),
-        updated_at: Utc::now(),
-    };
-    let mut bytes = serde_json::to_vec_pretty(&file)
-        .map_err(|e| WarehouseError::corrupt(path, format!("cannot serialise state: {e}")))?;
-    bytes.push(b'\n');
-    storage::write_atomic(path, &bytes)
+    storage::write_atomic(path, &state_file_bytes(state, pending))
 }
 
 /// Delete temp files of interrupted atomic writes in `dir` (old ones only, so

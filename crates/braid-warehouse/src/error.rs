@@ -69,6 +69,25 @@ pub enum WarehouseError {
     /// Another process holds the staging lock of this run id.
     #[error("run {0} is already staging data in another process")]
     RunInUse(String),
+    /// The object store refused or failed an operation.
+    #[error("object store {uri}: {message}")]
+    Remote {
+        /// The object (or warehouse) URI; never credentials.
+        uri: String,
+        /// What the store said.
+        message: String,
+    },
+    /// Another writer committed state for the same source at the same time.
+    #[error("concurrent commit: {0}")]
+    Conflict(String),
+    /// Another process is running this pipeline on this warehouse.
+    #[error("pipeline {pipeline} is already running ({holder}); not starting a second run")]
+    Locked {
+        /// The pipeline.
+        pipeline: String,
+        /// Who holds the lock, and until when.
+        holder: String,
+    },
 }
 
 impl WarehouseError {

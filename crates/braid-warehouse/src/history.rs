@@ -32,12 +32,31 @@ impl Warehouse {
         })();
         encode?;
         storage::write_atomic(&path, &bytes)?;
+        #[cfg(feature = "object-store")]
+        if let Some(r) = self.remote() {
+            let rel = format!("{}/{run_id}.parquet", crate::RUNS_DIR);
+            r.upload(&path, &rel)?;
+            return Ok(PathBuf::from(format!("{}/{rel}", r.uri())));
+        }
         Ok(path)
     }
 
     /// Every run-history batch, in run-id order (UUIDv7: start order).
     pub fn read_run_history(&self) -> Result<Vec<RecordBatch>, WarehouseError> {
         let mut out = Vec::new();
+        #[cfg(feature = "object-store")]
+        if let Some(r) = self.remote() {
+            for (key, _) in r.list(crate::RUNS_DIR)? {
+                if !key.ends_with(".parquet") {
+                    continue;
+                }
+                if let Some((bytes, _)) = r.get(&key)? {
+                    let path = PathBuf::from(format!("{}/{key}", r.uri()));
+                    out.extend(decode(&path, bytes)?);
+                }
+            }
+            return Ok(out);
+        }
         for path in storage::list_dir(&self.runs_dir())? {
             let is_parquet = path.extension().is_some_and(|e| e == "parquet");
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -48,17 +67,23 @@ impl Warehouse {
                 Some(b) => bytes::Bytes::from(b),
                 None => continue,
             };
-            let corrupt = |e: &dyn std::fmt::Display| WarehouseError::Corrupt {
-                path: path.clone(),
-                message: format!("not a readable run-history file: {e}"),
-            };
-            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-                .and_then(|b| b.build())
-                .map_err(|e| corrupt(&e))?;
-            for batch in reader {
-                out.push(batch.map_err(|e| corrupt(&e))?);
-            }
+            out.extend(decode(&path, bytes)?);
         }
         Ok(out)
     }
+}
+
+fn decode(path: &std::path::Path, bytes: bytes::Bytes) -> Result<Vec<RecordBatch>, WarehouseError> {
+    let corrupt = |e: &dyn std::fmt::Display| WarehouseError::Corrupt {
+        path: path.to_path_buf(),
+        message: format!("not a readable run-history file: {e}"),
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.build())
+        .map_err(|e| corrupt(&e))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        out.push(batch.map_err(|e| corrupt(&e))?);
+    }
+    Ok(out)
 }

@@ -53,7 +53,12 @@
 mod commit;
 mod error;
 mod history;
+mod lock;
 mod names;
+#[cfg(feature = "object-store")]
+mod remote;
+#[cfg(feature = "object-store")]
+mod remote_commit;
 mod storage;
 mod writer;
 
@@ -68,6 +73,7 @@ use chrono::{DateTime, Utc};
 use crate::error::IoContext;
 pub use commit::{CommitOutcome, RecoveryReport};
 pub use error::WarehouseError;
+pub use lock::PipelineLock;
 pub use writer::{
     StagedFile, StreamWriter, WriterOptions, INGESTED_AT_COLUMN, RUN_ID_COLUMN, SOURCE_COLUMN,
     STREAM_METADATA_KEY,
@@ -80,6 +86,15 @@ pub(crate) const STAGING_DIR: &str = "_braid/staging";
 /// Committed state, relative to the root.
 pub(crate) const STATE_DIR: &str = "_braid/state";
 /// Run reports, relative to the root.
+/// Whether `location` names an object store (`s3://`, `gs://`, `az://`, …).
+pub fn is_remote(location: &str) -> bool {
+    [
+        "s3://", "s3a://", "gs://", "az://", "azure://", "abfs://", "abfss://",
+    ]
+    .iter()
+    .any(|p| location.starts_with(p))
+}
+
 pub(crate) const RUNS_DIR: &str = "_braid/runs";
 /// Lock file inside a run's staging directory.
 pub(crate) const RUN_LOCK_FILE: &str = ".lock";
@@ -122,6 +137,10 @@ struct Inner {
     /// Next file sequence number per (run, source, stream).
     next_seq: Mutex<HashMap<(String, String, String), u32>>,
     recovery: RecoveryReport,
+    /// The object store this warehouse lives in; the root is then a local
+    /// work directory for files being written.
+    #[cfg(feature = "object-store")]
+    remote: Option<Arc<remote::Remote>>,
 }
 
 /// A local warehouse directory. Cheap to clone; clones share locks and counters.
@@ -147,6 +166,8 @@ impl Warehouse {
                 run_locks: Mutex::new(HashMap::new()),
                 next_seq: Mutex::new(HashMap::new()),
                 recovery: RecoveryReport::default(),
+                #[cfg(feature = "object-store")]
+                remote: None,
             }),
         };
         let report = warehouse.recover()?;
@@ -156,7 +177,72 @@ impl Warehouse {
         Ok(warehouse)
     }
 
-    /// The warehouse root (absolute).
+    /// Opens a warehouse by location: a directory (or `file://` URI), or an
+    /// object store URI (`s3://bucket/prefix`, `gs://…`, `az://…`) with
+    /// credentials from the environment. For an object store, files are
+    /// written first under a local work directory (`BRAID_WORK_DIR`, default
+    /// the system temp directory) and the commit protocol runs on the store.
+    pub fn open_location(location: &str) -> Result<Warehouse, WarehouseError> {
+        if let Some(path) = location.strip_prefix("file://") {
+            return Warehouse::open(path);
+        }
+        if !is_remote(location) {
+            return Warehouse::open(location);
+        }
+        #[cfg(feature = "object-store")]
+        {
+            let remote = Arc::new(remote::Remote::open(location)?);
+            let base = std::env::var_os("BRAID_WORK_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir);
+            let safe: String = location
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let mut warehouse = Warehouse::open(base.join("braid-work").join(safe))?;
+            if let Some(inner) = Arc::get_mut(&mut warehouse.inner) {
+                inner.remote = Some(remote.clone());
+            }
+            warehouse.recover_remote(&remote)?;
+            Ok(warehouse)
+        }
+        #[cfg(not(feature = "object-store"))]
+        Err(WarehouseError::Remote {
+            uri: location.to_owned(),
+            message:
+                "this build of braid has no object-store support (cargo feature `object-store`)"
+                    .into(),
+        })
+    }
+
+    /// Where the warehouse is, as a user wrote it: the object-store URI, or the directory.
+    pub fn location(&self) -> String {
+        #[cfg(feature = "object-store")]
+        if let Some(r) = &self.inner.remote {
+            return r.uri().to_owned();
+        }
+        self.root().display().to_string()
+    }
+
+    /// Whether the warehouse lives in an object store.
+    pub fn is_remote(&self) -> bool {
+        #[cfg(feature = "object-store")]
+        return self.inner.remote.is_some();
+        #[cfg(not(feature = "object-store"))]
+        false
+    }
+
+    #[cfg(feature = "object-store")]
+    pub(crate) fn remote(&self) -> Option<&remote::Remote> {
+        self.inner.remote.as_deref()
+    }
+
+    #[cfg(feature = "object-store")]
+    pub(crate) fn remote_arc(&self) -> Option<Arc<remote::Remote>> {
+        self.inner.remote.clone()
+    }
+
+    /// The warehouse root (absolute); for an object store, the local work directory.
     pub fn root(&self) -> &Path {
         &self.inner.root
     }
@@ -205,6 +291,12 @@ impl Warehouse {
         names::validate("run id", run_id)?;
         let path = self.runs_dir().join(format!("{run_id}.json"));
         storage::write_atomic(&path, json)?;
+        #[cfg(feature = "object-store")]
+        if let Some(r) = self.remote() {
+            let rel = format!("{RUNS_DIR}/{run_id}.json");
+            r.upload(&path, &rel)?;
+            return Ok(PathBuf::from(format!("{}/{rel}", r.uri())));
+        }
         Ok(path)
     }
 
@@ -296,7 +388,7 @@ impl Warehouse {
             .join(format!("{source}.json"))
     }
 
-    fn state_lock_path(&self, pipeline: &str, source: &str) -> PathBuf {
+    pub(crate) fn state_lock_path(&self, pipeline: &str, source: &str) -> PathBuf {
         self.state_dir()
             .join(pipeline)
             .join(format!("{source}.lock"))
