@@ -128,11 +128,20 @@ enum Command {
         #[arg(long, default_value_t = 3000)]
         contacts: u64,
     },
-    /// Serve the vendor API emulations on loopback until Ctrl-C.
+    /// Serve the vendor API emulations until Ctrl-C or SIGTERM.
     Sandbox {
-        /// Port on 127.0.0.1.
+        /// Port.
         #[arg(long, default_value_t = 8089)]
         port: u16,
+        /// Address to bind (0.0.0.0 in a container).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// Write the environment the demo pipelines read (base URLs, sandbox credentials) to this file as KEY=VALUE lines.
+        #[arg(long)]
+        env_file: Option<PathBuf>,
+        /// The URL other hosts reach the sandbox at, for `--env-file` (e.g. http://sandbox:8089).
+        #[arg(long)]
+        advertise_url: Option<String>,
         /// Seed of the generated data.
         #[arg(long, default_value_t = 42)]
         seed: u64,
@@ -191,6 +200,9 @@ async fn dispatch(command: Command, interactive: bool) -> i32 {
         } => demo(&warehouse, &pipelines, contacts, interactive).await,
         Command::Sandbox {
             port,
+            host,
+            env_file,
+            advertise_url,
             seed,
             contacts,
             companies,
@@ -199,7 +211,8 @@ async fn dispatch(command: Command, interactive: bool) -> i32 {
             search_rate_limit,
         } => {
             sandbox(
-                port,
+                (host, port).into(),
+                (env_file, advertise_url),
                 seed,
                 (contacts, companies, deals),
                 (rate_limit, search_rate_limit),
@@ -562,7 +575,8 @@ async fn demo(
 }
 
 async fn sandbox(
-    port: u16,
+    addr: std::net::SocketAddr,
+    (env_file, advertise_url): (Option<PathBuf>, Option<String>),
     seed: u64,
     sizes: (u64, u64, u64),
     limits: (u32, u32),
@@ -580,9 +594,20 @@ async fn sandbox(
     config.hubspot.search_requests_per_second =
         (search_rate_limit > 0).then_some(search_rate_limit);
     let token = config.hubspot.access_token.clone();
-    let sandbox = Sandbox::start(config, ([127, 0, 0, 1], port).into())
+    let sandbox = Sandbox::start(config, addr)
         .await
-        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+        .with_context(|| format!("binding {addr}"))?;
+    if let Some(path) = env_file {
+        let base = sandbox.base_url();
+        let advertised = advertise_url.unwrap_or_else(|| base.clone());
+        let text: String = sandbox
+            .demo_env()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={}\n", v.replace(&base, &advertised)))
+            .collect();
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        println!("  demo environment written to {}", path.display());
+    }
     println!("vendor sandbox on {}", sandbox.base_url());
     println!(
         "  HubSpot CRM v3: {}  (Authorization: Bearer {token})",
@@ -593,7 +618,7 @@ async fn sandbox(
         sandbox.hubspot_base_url()
     );
     println!("  run a pipeline against it: HUBSPOT_BASE_URL={} HUBSPOT_ACCESS_TOKEN={token} braid run pipelines/hubspot_crm.yaml", sandbox.hubspot_base_url());
-    let _ = tokio::signal::ctrl_c().await;
+    wait_for_signal().await;
     sandbox.shutdown().await;
     Ok(exit_code::OK)
 }
