@@ -147,8 +147,19 @@ async fn runs_land_on_s3_incrementally_and_the_history_is_readable() {
         serde_json::json!({"object": "contacts", "count": 25}),
     )
     .await;
-    let ran = braid_async(args("r2.json"), env.clone()).await;
+    // Debug-level JSON logs, to check no secret is ever printed.
+    let mut verbose = vec!["--log-format".to_string(), "json".into(), "-vv".into()];
+    verbose.extend(args("r2.json"));
+    let ran = braid_async(verbose, env.clone()).await;
     assert_eq!(ran.code, 0, "{}", ran.all());
+    assert!(
+        ran.stderr.contains("\"level\":\"DEBUG\""),
+        "no debug logs: {}",
+        ran.all()
+    );
+    for secret in [TOKEN, "braidtest-secret"] {
+        assert!(!ran.all().contains(secret), "{secret} leaked into the logs");
+    }
     let r2 = report(&tmp.path().join("r2.json"));
     let contacts = r2["streams"]
         .as_array()

@@ -70,6 +70,16 @@ enum Command {
         /// Also write the JSON run report here.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Re-pull a date range of the streams with a date or timestamp cursor
+        /// (committed cursors are kept; other streams are not read).
+        #[arg(long, requires_all = ["from", "to"])]
+        backfill: bool,
+        /// First day of the backfill (YYYY-MM-DD, UTC).
+        #[arg(long, requires = "backfill")]
+        from: Option<chrono::NaiveDate>,
+        /// Last day of the backfill, inclusive (YYYY-MM-DD, UTC).
+        #[arg(long, requires = "backfill")]
+        to: Option<chrono::NaiveDate>,
     },
     /// Run every pipeline of a directory on its cron schedule until SIGTERM/SIGINT.
     ///
@@ -192,7 +202,22 @@ async fn dispatch(command: Command, interactive: bool) -> i32 {
             file,
             warehouse,
             report,
-        } => run(&file, warehouse, report, interactive).await,
+            backfill,
+            from,
+            to,
+        } => {
+            let window = match (backfill, from, to) {
+                (true, Some(from), Some(to)) if from <= to => {
+                    Some(braid_runtime::Backfill { from, to })
+                }
+                (true, Some(from), Some(to)) => {
+                    eprintln!("error: --from {from} is after --to {to}");
+                    return exit_code::CONFIG;
+                }
+                _ => None,
+            };
+            run(&file, warehouse, report, window, interactive).await
+        }
         Command::Demo {
             warehouse,
             pipelines,
@@ -442,10 +467,12 @@ async fn run_one(
     warehouse: &Warehouse,
     interactive: bool,
     cancel: tokio::sync::watch::Receiver<bool>,
+    backfill: Option<braid_runtime::Backfill>,
 ) -> (RunReport, Option<RunError>) {
     let registry = registry_for(file);
     let mut options = RunOptions::new();
     options.cancel = cancel;
+    options.backfill = backfill;
     let live = options.live.clone();
     let display = progress::Display::start(live, interactive, &pipeline.name);
     let result = braid_runtime::run_pipeline(pipeline, &registry, warehouse, options).await;
@@ -467,6 +494,7 @@ async fn run(
     file: &Path,
     warehouse: Option<String>,
     report_path: Option<PathBuf>,
+    backfill: Option<braid_runtime::Backfill>,
     interactive: bool,
 ) -> anyhow::Result<i32> {
     let Some(pipeline) = load(file, &process_env) else {
@@ -479,7 +507,15 @@ async fn run(
         Ok(w) => w,
         Err(code) => return Ok(code),
     };
-    let (report, error) = run_one(&pipeline, file, &wh, interactive, cancel_on_signals()).await;
+    let (report, error) = run_one(
+        &pipeline,
+        file,
+        &wh,
+        interactive,
+        cancel_on_signals(),
+        backfill,
+    )
+    .await;
     if let Some(path) = report_path {
         std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -562,7 +598,8 @@ async fn demo(
             worst = worst.max(exit_code::CONFIG);
             continue;
         };
-        let (report, error) = run_one(&pipeline, file, &wh, interactive, cancel.clone()).await;
+        let (report, error) =
+            run_one(&pipeline, file, &wh, interactive, cancel.clone(), None).await;
         if let Some(e) = error {
             eprintln!("{}: error: {e}", file.display());
             worst = worst.max(e.exit_code());

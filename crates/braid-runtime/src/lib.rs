@@ -15,5 +15,7 @@ pub use error::{exit_code, RunError};
 pub use history::{history_batch, history_schema, read_history, write_history, RunSummary};
 pub use registry::Registry;
 pub use report::{ErrorReport, RunReport, RunStatus, StreamReport};
-pub use run::{build_source, prepare_source, run_pipeline, LiveStats, LiveStream, RunOptions};
+pub use run::{
+    build_source, prepare_source, run_pipeline, Backfill, LiveStats, LiveStream, RunOptions,
+};
 pub use tracker::StreamTracker;

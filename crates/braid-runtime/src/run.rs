@@ -5,12 +5,15 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use braid_core::{ConfiguredStream, Message, ReadRequest, SourceState, SyncMode};
+use braid_core::{
+    ConfiguredStream, CursorValue, Message, ReadRequest, SourceState, StreamState, SyncMode,
+};
 use braid_pipeline::{Pipeline, SourceConfig};
 use braid_warehouse::{RunInfo, StagedFile, StreamWriter, Warehouse, WriterOptions};
 use chrono::Utc;
 use futures::StreamExt;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::budget::{self, BudgetReceiver};
 use crate::report::{ErrorReport, RunReport, RunStatus, StreamReport};
@@ -62,6 +65,55 @@ pub struct RunOptions {
     pub live: Arc<LiveStats>,
     /// Parquet writer settings.
     pub writer: WriterOptions,
+    /// Re-pull a date range of the date/timestamp-cursor streams instead of
+    /// reading on from the committed cursor; committed cursors are kept.
+    pub backfill: Option<Backfill>,
+}
+
+/// A date range to re-pull (`braid run --backfill --from D --to D`), UTC days, both inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backfill {
+    /// First day.
+    pub from: chrono::NaiveDate,
+    /// Last day.
+    pub to: chrono::NaiveDate,
+}
+
+impl Backfill {
+    /// The window's bounds as cursor values of `stream`'s cursor type
+    /// (`[from, to + 1 day)`), or `None` if the stream has no date or
+    /// timestamp cursor.
+    pub fn bounds(
+        &self,
+        stream: &braid_core::StreamDescriptor,
+    ) -> Option<(CursorValue, CursorValue)> {
+        let field = stream.cursor_field.as_deref()?;
+        let dt = stream
+            .schema
+            .field_with_name(field)
+            .ok()?
+            .data_type()
+            .clone();
+        let end = self.to.succ_opt()?;
+        let micros = |d: chrono::NaiveDate| {
+            d.and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc().timestamp_micros())
+        };
+        let days = |d: chrono::NaiveDate| {
+            (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+        };
+        match dt {
+            arrow_schema::DataType::Timestamp(_, _) => Some((
+                CursorValue::TimestampMicros(micros(self.from)?),
+                CursorValue::TimestampMicros(micros(end)?),
+            )),
+            arrow_schema::DataType::Date32 | arrow_schema::DataType::Date64 => Some((
+                CursorValue::Date(days(self.from)),
+                CursorValue::Date(days(end)),
+            )),
+            _ => None,
+        }
+    }
 }
 
 impl RunOptions {
@@ -75,6 +127,7 @@ impl RunOptions {
             grace: Duration::from_secs(30),
             live: Arc::default(),
             writer: WriterOptions::default(),
+            backfill: None,
         }
     }
 }
@@ -121,18 +174,16 @@ pub async fn run_pipeline(
     };
     tracing::info!(pipeline = %pipeline.name, run_id = %run.run_id, "run started");
 
+    let run_span = tracing::info_span!("run", pipeline = %pipeline.name, run_id = %run.run_id);
     let mut tasks = Vec::new();
     for source in &pipeline.sources {
-        tasks.push(run_source(
-            pipeline,
-            source,
-            registry,
-            warehouse,
-            &run,
-            options.clone(),
-        ));
+        let span = tracing::info_span!(parent: &run_span, "source", source = %source.name.value);
+        tasks.push(
+            run_source(pipeline, source, registry, warehouse, &run, options.clone())
+                .instrument(span),
+        );
     }
-    let results = futures::future::join_all(tasks).await;
+    let results = futures::future::join_all(tasks).instrument(run_span).await;
 
     let mut streams = Vec::new();
     let mut first_error: Option<RunError> = None;
@@ -348,7 +399,7 @@ async fn run_source(
     options: RunOptions,
 ) -> (Vec<StreamReport>, Option<RunError>) {
     let source_name = source_cfg.name.value.clone();
-    let (source, streams) = match prepare_source(pipeline, source_cfg, registry).await {
+    let (source, mut streams) = match prepare_source(pipeline, source_cfg, registry).await {
         Ok(v) => v,
         Err(e) => return (Vec::new(), Some(e)),
     };
@@ -356,6 +407,39 @@ async fn run_source(
         Ok(s) => s,
         Err(e) => return (Vec::new(), Some(e.into())),
     };
+    // A backfill reads only the date-cursor streams, from the window's start.
+    let mut read_state = prior.clone();
+    if let Some(b) = &options.backfill {
+        streams.retain(|c| {
+            let eligible = c.sync_mode == SyncMode::Incremental && b.bounds(&c.stream).is_some();
+            if !eligible {
+                tracing::info!(source = %source_name, stream = %c.stream.name, "not a date-cursor stream; not backfilled");
+            }
+            eligible
+        });
+        if streams.is_empty() {
+            return (
+                Vec::new(),
+                Some(RunError::Config(format!(
+                    "--backfill: no incremental stream of source `{source_name}` has a date or timestamp cursor"
+                ))),
+            );
+        }
+        for c in &streams {
+            if let Some((from, _)) = b.bounds(&c.stream) {
+                let committed = prior.stream(&c.stream.name).cloned().unwrap_or_default();
+                read_state.streams.insert(
+                    c.stream.name.clone(),
+                    StreamState {
+                        cursor: Some(from),
+                        boundary_keys: Vec::new(),
+                        resume: None,
+                        records_committed: committed.records_committed,
+                    },
+                );
+            }
+        }
+    }
     let source_err = |error| RunError::Source {
         source_name: source_name.clone(),
         error,
@@ -363,7 +447,7 @@ async fn run_source(
     let mut messages = match source
         .read(ReadRequest {
             streams: streams.clone(),
-            state: prior.clone(),
+            state: read_state,
         })
         .await
     {
@@ -543,7 +627,15 @@ fn write_loop(
         .into_iter()
         .map(|c| {
             let before = prior.stream(&c.stream.name).cloned().unwrap_or_default();
-            let tracker = StreamTracker::new(&c.stream, c.sync_mode, before);
+            let window = ctx
+                .options
+                .backfill
+                .as_ref()
+                .and_then(|b| b.bounds(&c.stream));
+            let tracker = match window {
+                Some((_, end)) => StreamTracker::backfill(&c.stream, before, end),
+                None => StreamTracker::new(&c.stream, c.sync_mode, before),
+            };
             (
                 c.stream.name.clone(),
                 Slot {

@@ -29,6 +29,9 @@ pub struct StreamTracker {
     high_water: Option<CursorValue>,
     boundary: HashSet<String>,
     committed: StreamState,
+    /// Backfill: rows at or after this cursor are dropped, and the committed
+    /// cursor is kept as it was.
+    window_end: Option<CursorValue>,
     /// Rows received from the source.
     pub rows_pulled: u64,
     /// Rows dropped as already landed at the boundary.
@@ -65,9 +68,26 @@ impl StreamTracker {
             high_water,
             boundary,
             committed: prior,
+            window_end: None,
             rows_pulled: 0,
             rows_deduplicated: 0,
         }
+    }
+
+    /// A tracker for a backfill of `stream`: every record the source yields
+    /// below `window_end` is landed (the window is re-pulled on purpose), the
+    /// rest is dropped and counted as de-duplicated, and checkpoints keep
+    /// the committed cursor, so the next regular run continues where the
+    /// last one stopped.
+    pub fn backfill(
+        stream: &StreamDescriptor,
+        prior: StreamState,
+        window_end: CursorValue,
+    ) -> Self {
+        let mut t = Self::new(stream, SyncMode::FullRefresh, prior);
+        t.cursor_field = stream.cursor_field.clone();
+        t.window_end = Some(window_end);
+        t
     }
 
     /// State committed before this run.
@@ -78,6 +98,9 @@ impl StreamTracker {
     /// Drops boundary rows already landed and records the new high water.
     pub fn accept(&mut self, batch: RecordBatch) -> Result<RecordBatch, RunError> {
         self.rows_pulled += batch.num_rows() as u64;
+        if let Some(end) = &self.window_end {
+            return self.clip(batch, end.clone());
+        }
         if !self.incremental || batch.num_rows() == 0 {
             return Ok(batch);
         }
@@ -124,6 +147,26 @@ impl StreamTracker {
         Ok(batch)
     }
 
+    /// Drops the rows whose cursor is at or after `end` (or null).
+    fn clip(&mut self, batch: RecordBatch, end: CursorValue) -> Result<RecordBatch, RunError> {
+        let cursor_name = self.cursor_field.as_deref().unwrap_or_default();
+        let cursor = batch.column_by_name(cursor_name).cloned().ok_or_else(|| {
+            RunError::data(
+                &self.stream,
+                format!("batch has no cursor column `{cursor_name}`"),
+            )
+        })?;
+        let keep: BooleanArray = (0..batch.num_rows())
+            .map(|i| Some(cursor_value_at(cursor.as_ref(), i).is_some_and(|v| v < end)))
+            .collect();
+        let kept = keep.true_count();
+        self.rows_deduplicated += (batch.num_rows() - kept) as u64;
+        if kept == batch.num_rows() {
+            return Ok(batch);
+        }
+        Ok(arrow_select::filter::filter_record_batch(&batch, &keep)?)
+    }
+
     fn observe(&mut self, cursor: &ArrayRef, keys: &KeyColumns) -> Result<(), RunError> {
         let batch_max = braid_core::cursor_column_max(cursor.as_ref());
         let Some(batch_max) = batch_max else {
@@ -157,6 +200,13 @@ impl StreamTracker {
         resume: Option<serde_json::Value>,
         rows_committed_total: u64,
     ) -> StreamState {
+        if self.window_end.is_some() {
+            return StreamState {
+                resume: None,
+                records_committed: rows_committed_total,
+                ..self.committed.clone()
+            };
+        }
         let mut boundary_keys: Vec<String> = if self.incremental {
             self.boundary.iter().cloned().collect()
         } else {

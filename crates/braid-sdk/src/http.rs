@@ -270,10 +270,8 @@ impl HttpClient {
             },
             retry_after: None,
         };
-        let response = self
-            .inner
-            .client
-            .execute(request)
+        let span = tracing::debug_span!("http", %method, path = %endpoint);
+        let response = tracing::Instrument::instrument(self.inner.client.execute(request), span)
             .await
             .map_err(|e| transient(describe(&e)))?;
         let status = response.status();
