@@ -132,7 +132,11 @@ impl Sandbox {
     pub fn demo_env(&self) -> Vec<(String, String)> {
         let base = self.base_url();
         let mut env = hubspot::demo_env(&base, &self.config.hubspot);
-        env.extend(square::demo_env(&base, &self.config.square));
+        env.extend(square::demo_env(
+            &base,
+            &self.config.square,
+            self.config.seed,
+        ));
         // Vendors: extend with yours.
         env.sort();
         env

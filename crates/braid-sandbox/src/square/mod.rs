@@ -358,11 +358,17 @@ pub(crate) fn admin_router() -> Router<Arc<crate::AppState>> {
 }
 
 /// What the demo's Square pipeline reads from the environment.
-pub(crate) fn demo_env(base_url: &str, config: &SquareConfig) -> Vec<(String, String)> {
-    vec![
+pub(crate) fn demo_env(base_url: &str, config: &SquareConfig, seed: u64) -> Vec<(String, String)> {
+    let mut env = vec![
         ("SQUARE_BASE_URL".into(), base_url.into()),
         ("SQUARE_ACCESS_TOKEN".into(), config.access_token.clone()),
-    ]
+    ];
+    // The first three location ids, for pipelines that name them (the REST example's orders search).
+    for k in 1..=3u64 {
+        let id = location(seed, (k - 1) % config.locations.max(1)).id;
+        env.push((format!("SQUARE_LOCATION_ID_{k}"), id));
+    }
+    env
 }
 
 /// Square's error body: `{"errors":[{"category","code","detail"[,"field"]}]}`.
