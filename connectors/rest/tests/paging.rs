@@ -539,3 +539,48 @@ fn cursor_values_are_written_in_the_declared_format() {
         "42"
     );
 }
+
+#[tokio::test]
+async fn a_timed_out_request_is_retried_and_a_full_refresh_resumes_from_its_cursor() {
+    let (url, hits) = server().await;
+    let slow = Router::new().route(
+        "/slow",
+        get(|State(h): State<Arc<Hits>>| async move {
+            if h.tokens.fetch_add(1, Ordering::SeqCst) == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+            }
+            Json(json!({"results": records(None)}))
+        }),
+    );
+    let hits2 = Arc::new(Hits::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_url = format!("http://{}", listener.local_addr().unwrap());
+    let app = slow.with_state(hits2.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let src = source(
+        json!({"base_url": slow_url, "request_timeout_ms": 300, "streams": [{
+            "name": "items", "path": "/slow", "records_path": "results", "schema": declared()
+        }]}),
+    );
+    assert_eq!(ids(&read(src.as_ref()).await), all_ids());
+    assert_eq!(
+        hits2.tokens.load(Ordering::SeqCst),
+        2,
+        "the timed-out attempt was retried"
+    );
+
+    // The resume a crashed full refresh committed: the next page's cursor.
+    let src = source(json!({"base_url": url, "streams": [{
+        "name": "items", "path": "/cursor", "records_path": "results", "schema": declared(),
+        "pagination": {"type": "cursor", "cursor_path": "cursor", "param": "cursor"}
+    }]}));
+    let state = StreamState {
+        resume: Some(json!({"cursor": "c10"})),
+        ..Default::default()
+    };
+    let (b, _) = read_with(src.as_ref(), SyncMode::FullRefresh, state)
+        .await
+        .unwrap();
+    assert_eq!(ids(&b), all_ids()[10..].to_vec());
+    assert_eq!(hits.requests.load(Ordering::SeqCst), 3);
+}
