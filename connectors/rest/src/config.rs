@@ -17,7 +17,8 @@ pub struct RestConfig {
     /// Base URL every stream `path` is joined to, e.g. `https://api.example.com`.
     pub base_url: String,
     /// Headers sent with every request (e.g. `Square-Version: "2025-10-16"`).
-    /// Values may hold secrets: they are never logged.
+    /// They are never logged; put a secret header's value in `${VAR}` so
+    /// that shown configs redact it too.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// How requests authenticate (default: not at all).
@@ -77,8 +78,8 @@ pub enum Auth {
     ApiKey {
         /// Header or parameter name, e.g. `X-Shopify-Access-Token` or `api_key`.
         name: String,
-        /// The key. Secret.
-        value: String,
+        /// The key. Secret (a field named `key` is redacted wherever the config is shown).
+        key: String,
         /// `header` (default) or `query`.
         #[serde(default, rename = "in")]
         location: KeyLocation,
@@ -608,7 +609,7 @@ pub fn schema() -> serde_json::Value {
                     "username": {"type": "string"},
                     "password": {"type": "string", "secret": true},
                     "name": {"type": "string"},
-                    "value": {"type": "string", "secret": true},
+                    "key": {"type": "string", "secret": true},
                     "in": {"enum": ["header", "query"]},
                     "token_url": {"type": "string"},
                     "client_id": {"type": "string"},

@@ -262,13 +262,13 @@ impl RestSource {
         let mut query = req.query.clone();
         if let Auth::ApiKey {
             name,
-            value,
+            key,
             location: KeyLocation::Query,
         } = &cfg.auth
         {
             // A next link may carry it already.
             if !req.url.contains(&format!("{name}=")) {
-                query.push((name.clone(), value.clone()));
+                query.push((name.clone(), key.clone()));
             }
         }
         let build = |c: &Client| -> RequestBuilder {
@@ -291,9 +291,9 @@ impl RestSource {
                 Auth::Basic { username, password } => b.basic_auth(username, Some(password)),
                 Auth::ApiKey {
                     name,
-                    value,
+                    key,
                     location: KeyLocation::Header,
-                } => b.header(name.as_str(), value.as_str()),
+                } => b.header(name.as_str(), key.as_str()),
                 _ => b,
             }
         };

@@ -329,7 +329,7 @@ async fn cursor_in_the_body_with_a_cursor_query_parameter() {
 #[tokio::test]
 async fn cursor_and_incremental_value_in_a_post_body_with_an_api_key_header() {
     let (url, hits) = server().await;
-    let config = json!({"base_url": url, "auth": {"type": "api_key", "name": "X-API-Key", "value": "k-123"}, "streams": [{
+    let config = json!({"base_url": url, "auth": {"type": "api_key", "name": "X-API-Key", "key": "k-123"}, "streams": [{
         "name": "items", "path": "/search", "method": "POST",
         "body": {"limit": 6, "filter": [{"field": "updated_at", "value": null}]},
         "records_path": "data.items", "schema": declared(), "primary_key": ["id"],
@@ -355,7 +355,7 @@ async fn cursor_and_incremental_value_in_a_post_body_with_an_api_key_header() {
     assert_eq!(ids(&b), vec!["r020", "r021", "r022"]);
     // A wrong key: an auth error quoting the API, without the key.
     let mut bad = config.clone();
-    bad["auth"]["value"] = "WRONG-KEY-secret".into();
+    bad["auth"]["key"] = "WRONG-KEY-secret".into();
     let e = read_with(
         source(bad).as_ref(),
         SyncMode::Incremental,
@@ -440,7 +440,7 @@ async fn offset_paging_with_an_api_key_in_the_query_retries_429s_and_5xx() {
     let (url, hits) = server().await;
     hits.failures_left.store(4, Ordering::SeqCst);
     let src = source(
-        json!({"base_url": url, "auth": {"type": "api_key", "name": "api_key", "value": "qk", "in": "query"}, "max_retries": 5, "streams": [{
+        json!({"base_url": url, "auth": {"type": "api_key", "name": "api_key", "key": "qk", "in": "query"}, "max_retries": 5, "streams": [{
             "name": "items", "path": "/offset", "records_path": "items", "schema": declared(), "primary_key": ["id"],
             "pagination": {"type": "offset", "limit": 10}
         }]}),

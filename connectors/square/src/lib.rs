@@ -393,21 +393,20 @@ impl SquareSource {
                 let reqs: Vec<Req> = ids
                     .chunks(LOCATIONS_PER_SEARCH)
                     .map(|chunk| {
-                        let mut updated = serde_json::json!({});
+                        let mut body = serde_json::json!({
+                            "location_ids": chunk,
+                            "limit": cfg.orders_page_size,
+                            "return_entries": false,
+                            "query": {"sort": {"sort_field": "UPDATED_AT", "sort_order": "ASC"}},
+                        });
                         if let Some(s) = &since {
-                            updated["start_at"] = s.as_str().into();
+                            body["query"]["filter"] = serde_json::json!({
+                                "date_time_filter": {"updated_at": {"start_at": s}}
+                            });
                         }
                         Req::Post {
                             path: "/v2/orders/search",
-                            body: serde_json::json!({
-                                "location_ids": chunk,
-                                "limit": cfg.orders_page_size,
-                                "return_entries": false,
-                                "query": {
-                                    "filter": {"date_time_filter": {"updated_at": updated}},
-                                    "sort": {"sort_field": "UPDATED_AT", "sort_order": "ASC"},
-                                },
-                            }),
+                            body,
                         }
                     })
                     .collect();
