@@ -11,6 +11,25 @@
 //! boundary records it already landed. Pages are decoded by arrow-json
 //! straight into Arrow; retries, `Retry-After`, the rate limit and error
 //! messages without secrets come from the SDK's `HttpClient`.
+//!
+//! ```yaml
+//! connector: rest
+//! config:
+//!   base_url: https://api.example.com
+//!   auth: {type: bearer, token: ${EXAMPLE_TOKEN}}
+//!   streams:
+//!     - name: orders
+//!       path: /v1/orders
+//!       query: {limit: "100"}
+//!       records_path: data.items
+//!       primary_key: [id]
+//!       schema:
+//!         - {name: id, type: string, nullable: false}
+//!         - {name: updated_at, type: timestamp}
+//!         - {name: total, type: "decimal(18,2)", path: totals.grand}
+//!       pagination: {type: cursor, cursor_path: data.next_cursor, param: cursor}
+//!       incremental: {cursor_field: updated_at, param: updated_since, sorted: true}
+//! ```
 
 mod config;
 
