@@ -3,6 +3,7 @@
 mod output;
 mod progress;
 mod serve;
+mod unify_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -173,6 +174,17 @@ enum Command {
     },
     /// Print the JSON Schema of pipeline files (for editor autocompletion).
     Schema,
+    /// Build unified/, marts/ and quarantine/ from a pipeline's raw data (runs after `braid run` too).
+    Unify {
+        /// Pipeline file.
+        file: PathBuf,
+        /// Warehouse directory (overrides the pipeline's `warehouse`).
+        #[arg(long)]
+        warehouse: Option<String>,
+    },
+    /// Identity graph: explain a braid_id, forget a person.
+    #[command(subcommand)]
+    Identity(unify_cmd::IdentityCommand),
 }
 
 fn main() -> ExitCode {
@@ -276,6 +288,16 @@ async fn dispatch(command: Command, interactive: bool) -> i32 {
             limit,
             json,
         } => runs(&warehouse, pipeline.as_deref(), limit, json),
+        Command::Unify { file, warehouse } => match load(&file, &process_env) {
+            Some(p) => {
+                let location = warehouse
+                    .or_else(|| p.warehouse.clone())
+                    .unwrap_or_else(|| "warehouse".into());
+                Ok(unify_cmd::unify(&p, &location))
+            }
+            None => Ok(exit_code::CONFIG),
+        },
+        Command::Identity(c) => unify_cmd::identity(c),
         Command::Schema => {
             println!(
                 "{}",
@@ -522,7 +544,7 @@ async fn run(
     }
     output::print_summary(&[report], Path::new(&wh.location()));
     Ok(match error {
-        None => exit_code::OK,
+        None => unify_cmd::unify(&pipeline, &wh.location()),
         Some(e) => {
             eprintln!("error: {e}");
             e.exit_code()
@@ -603,6 +625,11 @@ async fn demo(
         if let Some(e) = error {
             eprintln!("{}: error: {e}", file.display());
             worst = worst.max(e.exit_code());
+        } else {
+            worst = worst.max(unify_cmd::unify(
+                &pipeline,
+                &warehouse.display().to_string(),
+            ));
         }
         reports.push(report);
     }

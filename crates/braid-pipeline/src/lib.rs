@@ -57,7 +57,7 @@ use std::path::Path;
 pub use braid_core::SyncMode;
 pub use diagnostic::{Diagnostic, Located, Location, PipelineErrors};
 pub use model::{
-    is_secret_key, Pipeline, RuntimeOptions, Schedule, ScheduleError, SourceConfig,
+    is_secret_key, Pipeline, RuntimeOptions, Schedule, ScheduleError, Section, SourceConfig,
     StreamSelection, REDACTED,
 };
 pub use schema::json_schema;

@@ -35,6 +35,9 @@ pub struct Pipeline {
     pub options: RuntimeOptions,
     /// The sources, in file order (at least one).
     pub sources: Vec<SourceConfig>,
+    /// The `unify:` section (mappings, policies for the unified layer), as
+    /// located JSON; braid-normalize validates it.
+    pub unify: Option<Section>,
     /// The file name the pipeline was read from, as used in diagnostics.
     pub file: String,
     /// Top-level fields (`name`, `description`, `schedule`, `timezone`, `warehouse`)
@@ -114,6 +117,7 @@ impl fmt::Debug for Pipeline {
             )
             .field("options", &self.options)
             .field("sources", &self.sources)
+            .field("unify", &self.unify.as_ref().map(|u| u.location))
             .finish()
     }
 }
@@ -144,6 +148,37 @@ impl Default for RuntimeOptions {
             buffer_bytes: Self::DEFAULT_BUFFER_BYTES,
             commit_every_bytes: Self::DEFAULT_COMMIT_EVERY_BYTES,
             commit_every_seconds: Self::DEFAULT_COMMIT_EVERY_SECONDS,
+        }
+    }
+}
+
+/// A section kept as JSON with the location of every value, for another
+/// crate to validate with file:line:column diagnostics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    /// The value after `${...}` interpolation.
+    pub value: serde_json::Value,
+    /// Where the section's value starts.
+    pub location: Location,
+    /// The section's document path (e.g. `unify`).
+    pub path: String,
+    /// JSON pointer within `value` -> where that value is written.
+    pub(crate) locations: BTreeMap<String, Location>,
+}
+
+impl Section {
+    /// Where the value at JSON pointer `pointer` (e.g. `/mappings/0/table`)
+    /// is written; for a pointer that does not exist, the nearest existing parent's.
+    pub fn location_of(&self, pointer: &str) -> Location {
+        let mut p = pointer;
+        loop {
+            if let Some(l) = self.locations.get(p) {
+                return *l;
+            }
+            match p.rfind('/') {
+                Some(i) => p = &p[..i],
+                None => return self.location,
+            }
         }
     }
 }

@@ -31,6 +31,9 @@ struct PipelineFile {
     /// The sources to read.
     #[schemars(length(min = 1))]
     sources: Vec<SourceFile>,
+    /// The unified layer: mapping overrides and policies (validated by braid-normalize;
+    /// see docs/schema.md).
+    unify: Option<serde_json::Value>,
 }
 
 /// Runtime tunables.

@@ -270,7 +270,7 @@ fn missing_required_keys_and_wrong_types() {
     );
     assert_eq!(
         errors(""),
-        ["pipelines/x.yaml:1:1: the file is empty: expected a mapping with keys name, description, schedule, timezone, warehouse, options, sources"]
+        ["pipelines/x.yaml:1:1: the file is empty: expected a mapping with keys name, description, schedule, timezone, warehouse, options, sources, unify"]
     );
     assert_eq!(
         errors("name: 42\nsources:\n  - name: a\n    connector: c\n    streams: [7]\n"),

@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 
 use crate::diagnostic::{Diagnostic, Located, Location, PipelineErrors};
 use crate::interpolate::expand;
-use crate::model::{Pipeline, RuntimeOptions, Schedule, SourceConfig, StreamSelection};
+use crate::model::{Pipeline, RuntimeOptions, Schedule, Section, SourceConfig, StreamSelection};
 use crate::node::{parse_yaml, Kind, Node};
 
 /// Keys of the top level.
@@ -20,6 +20,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "warehouse",
     "options",
     "sources",
+    "unify",
 ];
 /// Keys of `options`.
 pub(crate) const OPTION_KEYS: &[&str] =
@@ -398,10 +399,29 @@ impl Ctx<'_> {
         let sources = self
             .required(&fields, "sources", "")
             .and_then(|n| self.sources(n));
+        // `unify` is kept as located JSON; braid-normalize validates its content.
+        let unify = match fields.get("unify") {
+            Some(n) => {
+                let mut locations = BTreeMap::new();
+                let mut secrets = BTreeSet::new();
+                let value = self.json(n, "unify", &mut String::new(), &mut locations, &mut secrets);
+                Some(value.map(|value| Section {
+                    value,
+                    location: n.defined,
+                    path: "unify".to_owned(),
+                    locations,
+                }))
+            }
+            None => None,
+        };
 
         let name = name?;
         let options = options?;
         let sources = sources?;
+        let unify = match unify {
+            Some(u) => Some(u?),
+            None => None,
+        };
         Some(Pipeline {
             name_location: name.location,
             name: name.value,
@@ -410,6 +430,7 @@ impl Ctx<'_> {
             warehouse: warehouse.map(|t| t.value),
             options,
             sources,
+            unify,
             file: self.file.to_owned(),
             secret_paths,
         })
