@@ -10,9 +10,11 @@ mod http;
 pub mod json_page;
 pub mod oauth;
 mod paging;
+pub mod report_window;
 
 pub use braid_core::*;
 pub use http::{EnvelopeCheck, EnvelopeError, HttpClient, HttpConfig, HttpResponse, HttpStats};
 pub use json_page::{JsonPage, JsonPageDecoder};
 pub use oauth::{AccessToken, Grant, OAuth2, TokenCache, TokenFetcher};
 pub use paging::{next_link, PageTokenGuard};
+pub use report_window::ReportRange;
