@@ -1,7 +1,9 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{Catalog, ConfiguredStream, MessageStream, Result, SourceState};
+use crate::{
+    Catalog, ConfiguredStream, CursorValue, MessageStream, Result, SourceState, StreamState,
+};
 
 /// What a connector is and how it is configured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,4 +52,19 @@ pub trait Source: Send + Sync {
     /// Reads the requested streams. The stream ends when everything is read;
     /// the first `Err` ends the read.
     async fn read(&self, request: ReadRequest) -> Result<MessageStream>;
+
+    /// For an incremental stream whose recent records the vendor restates
+    /// (ad platforms revise the numbers of the last days), the lowest cursor
+    /// value the coming read re-reads on purpose, given the stream's
+    /// committed state; `None` (the default) when it only reads from the
+    /// committed cursor on.
+    ///
+    /// When it is at or below the committed cursor, the runtime lands the
+    /// re-read records at that cursor too instead of dropping them as
+    /// boundary duplicates. Re-read records land as newer versions of their
+    /// primary keys; readers take the newest version of each key
+    /// (`_braid_ingested_at`), as for full-refresh streams.
+    fn restates_from(&self, _stream: &str, _committed: &StreamState) -> Option<CursorValue> {
+        None
+    }
 }

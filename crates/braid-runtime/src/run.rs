@@ -466,9 +466,19 @@ async fn run_source(
             commit_every_bytes: pipeline.options.commit_every_bytes,
             commit_every: Duration::from_secs(pipeline.options.commit_every_seconds),
         };
+        // Streams whose source re-reads (restates) a range below its cursor.
+        let restated: BTreeMap<String, braid_core::CursorValue> = streams
+            .iter()
+            .filter(|c| c.sync_mode == SyncMode::Incremental)
+            .filter_map(|c| {
+                let before = prior.stream(&c.stream.name).cloned().unwrap_or_default();
+                let from = source.restates_from(&c.stream.name, &before)?;
+                Some((c.stream.name.clone(), from))
+            })
+            .collect();
         let streams = streams.clone();
         let prior = prior.clone();
-        tokio::task::spawn_blocking(move || write_loop(ctx, streams, prior, rx))
+        tokio::task::spawn_blocking(move || write_loop(ctx, streams, prior, restated, rx))
     };
 
     // Producer: forward messages, stop on error, cancel or end.
@@ -620,6 +630,7 @@ fn write_loop(
     ctx: WriterContext,
     streams: Vec<ConfiguredStream>,
     prior: SourceState,
+    restated: BTreeMap<String, braid_core::CursorValue>,
     mut rx: BudgetReceiver<Item>,
 ) -> (Vec<StreamReport>, Option<RunError>) {
     let mut committed = prior.clone();
@@ -632,10 +643,13 @@ fn write_loop(
                 .backfill
                 .as_ref()
                 .and_then(|b| b.bounds(&c.stream));
-            let tracker = match window {
+            let mut tracker = match window {
                 Some((_, end)) => StreamTracker::backfill(&c.stream, before, end),
                 None => StreamTracker::new(&c.stream, c.sync_mode, before),
             };
+            if let Some(from) = restated.get(&c.stream.name) {
+                tracker.restate_from(from);
+            }
             (
                 c.stream.name.clone(),
                 Slot {

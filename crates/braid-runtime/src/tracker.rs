@@ -95,6 +95,18 @@ impl StreamTracker {
         &self.committed
     }
 
+    /// The source re-reads records with cursor `>= from` to restate them
+    /// (`Source::restates_from`): if that covers the committed cursor, the
+    /// rows at it are landed again rather than dropped as boundary
+    /// duplicates. Ignored outside incremental reads.
+    pub fn restate_from(&mut self, from: &CursorValue) {
+        if let (true, Some(skip)) = (self.incremental, &self.skip_cursor) {
+            if from.partial_cmp(skip).is_some_and(|o| o.is_le()) {
+                self.skip_keys.clear();
+            }
+        }
+    }
+
     /// Drops boundary rows already landed and records the new high water.
     pub fn accept(&mut self, batch: RecordBatch) -> Result<RecordBatch, RunError> {
         self.rows_pulled += batch.num_rows() as u64;
@@ -346,6 +358,33 @@ mod tests {
         t.accept(batch(&[("a", 5), ("e", 5)])).unwrap();
         let s = t.checkpoint_state(None, 1);
         assert_eq!(s.boundary_keys, vec!["a".to_string(), "e".to_string()]);
+    }
+
+    #[test]
+    fn restated_rows_at_the_committed_cursor_are_landed_again() {
+        let prior = StreamState {
+            cursor: Some(CursorValue::Int(5)),
+            boundary_keys: vec!["a".into(), "b".into()],
+            ..Default::default()
+        };
+        // A restatement that starts above the committed cursor changes nothing.
+        let mut t = StreamTracker::new(&stream(), SyncMode::Incremental, prior.clone());
+        t.restate_from(&CursorValue::Int(6));
+        assert_eq!(
+            t.accept(batch(&[("a", 5), ("c", 6)])).unwrap().num_rows(),
+            1
+        );
+        // One that covers it lands the re-read boundary rows; the state moves on as usual.
+        let mut t = StreamTracker::new(&stream(), SyncMode::Incremental, prior);
+        t.restate_from(&CursorValue::Int(3));
+        let out = t
+            .accept(batch(&[("x", 3), ("a", 5), ("b", 5), ("c", 6)]))
+            .unwrap();
+        assert_eq!(out.num_rows(), 4);
+        assert_eq!(t.rows_deduplicated, 0);
+        let s = t.checkpoint_state(None, 4);
+        assert_eq!(s.cursor, Some(CursorValue::Int(6)));
+        assert_eq!(s.boundary_keys, vec!["c".to_string()]);
     }
 
     #[test]
