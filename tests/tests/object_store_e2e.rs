@@ -232,6 +232,103 @@ async fn a_crash_mid_upload_leaves_nothing_visible_and_the_rerun_lands_everythin
     assert_eq!(s3_rows(&b, "wh/raw/hubspot/contacts"), (900, 900));
 }
 
+/// A high-entropy payload for row `i` (96 hex digits), so Parquet cannot
+/// shrink the file below the multipart threshold.
+fn payload(i: u64) -> String {
+    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    (0..6)
+        .map(|_| {
+            x ^= x >> 30;
+            x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            x ^= x >> 27;
+            x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
+            x ^= x >> 31;
+            format!("{x:016x}")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_above_the_multipart_threshold_lands_whole() {
+    const ROWS: u64 = 450_000;
+    let b = bucket("braid-e2e-multipart").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("blobs.csv");
+    let mut text = String::with_capacity(ROWS as usize * 110);
+    text.push_str("id,payload\n");
+    for i in 0..ROWS {
+        text.push_str(&format!("r{i},{}\n", payload(i)));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let pipeline = tmp.path().join("bulk.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "name: bulk_e2e\nsources:\n  - name: bulk\n    connector: files\n    config:\n      streams:\n        - name: blobs\n          path: {}\n          primary_key: [id]\n    streams:\n      - name: blobs\n        sync_mode: full_refresh\n",
+            csv.display()
+        ),
+    )
+    .unwrap();
+    let sb = sandbox(config(1)).await;
+    let env = s3_env(&sb, &tmp.path().join("work"));
+    let wh = format!("s3://{b}/wh");
+    let ran = braid_async(
+        vec![
+            "run".into(),
+            pipeline.display().to_string(),
+            "--warehouse".into(),
+            wh,
+        ],
+        env,
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{}", ran.all());
+
+    // Read back with pyarrow's own S3 client: the object is above the
+    // threshold (so it went up in parts) and every row arrived intact.
+    let script = r#"
+import sys, pyarrow.fs as fs, pyarrow.dataset as ds, pyarrow.compute as pc
+ep = sys.argv[1]
+s3 = fs.S3FileSystem(access_key="braidtest", secret_key="braidtest-secret", region="us-east-1",
+                     endpoint_override=ep.split("://")[1], scheme="http")
+files = [i for i in s3.get_file_info(fs.FileSelector(sys.argv[2], recursive=True)) if i.type == fs.FileType.File]
+t = ds.dataset(sys.argv[2], filesystem=s3, format="parquet", partitioning="hive").to_table()
+probe = t.filter(pc.equal(t["id"], sys.argv[3]))["payload"][0].as_py()
+print(len(files), max(f.size for f in files), t.num_rows, len(pc.unique(t["payload"])), probe)
+"#;
+    let probe = ROWS - 7;
+    let out = Command::new(python())
+        .args([
+            "-c",
+            script,
+            &endpoint(),
+            &format!("{b}/wh/raw/bulk/blobs"),
+            &format!("r{probe}"),
+        ])
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(f[0], "1", "one Parquet file: {text}");
+    let size: u64 = f[1].parse().unwrap();
+    assert!(
+        size > 16 << 20,
+        "the file ({size} B) is below the multipart threshold"
+    );
+    assert_eq!(f[2], ROWS.to_string(), "rows: {text}");
+    assert_eq!(f[3], ROWS.to_string(), "distinct payloads: {text}");
+    assert_eq!(f[4], payload(probe));
+    assert!(
+        keys(&b, "wh/_braid/staging").is_empty(),
+        "staging left behind"
+    );
+}
+
 fn spawn(args: &[String], env: &[(String, String)]) -> std::process::Child {
     Command::new(braid_bin())
         .args(args)

@@ -37,6 +37,12 @@ const MULTIPART_THRESHOLD: usize = 16 << 20;
 /// Part size of multipart uploads.
 const PART_SIZE: usize = 8 << 20;
 
+/// Why a multipart upload failed: reading the local file or the store.
+enum Upload {
+    Io(std::io::Error),
+    Store(object_store::Error),
+}
+
 /// A conditional write lost against another writer.
 #[derive(Debug)]
 pub(crate) enum PutOutcome {
@@ -209,25 +215,53 @@ impl Remote {
         }
     }
 
-    /// Uploads a local file to `rel` (multipart when large).
+    /// Uploads a local file to `rel`: one put when small, otherwise a
+    /// multipart upload read from disk part by part (memory stays at a few
+    /// parts whatever the file's size). An upload that fails is aborted, so
+    /// no part lingers on the store.
     pub(crate) fn upload(&self, local: &FsPath, rel: &str) -> Result<(), WarehouseError> {
-        let bytes = std::fs::read(local).map_err(|e| WarehouseError::io(local, e))?;
+        let len = std::fs::metadata(local)
+            .map_err(|e| WarehouseError::io(local, e))?
+            .len();
+        if len <= MULTIPART_THRESHOLD as u64 {
+            let bytes = std::fs::read(local).map_err(|e| WarehouseError::io(local, e))?;
+            let store = self.store.clone();
+            let key = self.key(rel);
+            return self
+                .block(async move { store.put(&key, PutPayload::from(bytes)).await.map(|_| ()) })
+                .map_err(|e| self.fail(rel, e));
+        }
+        let mut file = std::fs::File::open(local).map_err(|e| WarehouseError::io(local, e))?;
         let store = self.store.clone();
         let key = self.key(rel);
+        let path = local.to_path_buf();
         let r = self.block(async move {
-            if bytes.len() <= MULTIPART_THRESHOLD {
-                store.put(&key, PutPayload::from(bytes)).await.map(|_| ())
-            } else {
-                let upload = store.put_multipart(&key).await?;
-                let mut w = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-                for chunk in bytes.chunks(PART_SIZE) {
-                    w.wait_for_capacity(4).await?;
-                    w.write(chunk);
+            use std::io::Read;
+            let upload = store.put_multipart(&key).await.map_err(Upload::Store)?;
+            let mut w = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+            let mut buf = vec![0u8; PART_SIZE];
+            loop {
+                let n = match file.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ = w.abort().await;
+                        return Err(Upload::Io(e));
+                    }
+                };
+                if let Err(e) = w.wait_for_capacity(4).await {
+                    let _ = w.abort().await;
+                    return Err(Upload::Store(e));
                 }
-                w.finish().await.map(|_| ())
+                w.write(&buf[..n]);
             }
+            w.finish().await.map(|_| ()).map_err(Upload::Store)
         });
-        r.map_err(|e| self.fail(rel, e))
+        match r {
+            Ok(()) => Ok(()),
+            Err(Upload::Io(e)) => Err(WarehouseError::io(&path, e)),
+            Err(Upload::Store(e)) => Err(self.fail(rel, e)),
+        }
     }
 
     /// Server-side copy `from` → `to`.
