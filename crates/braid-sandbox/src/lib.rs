@@ -14,6 +14,7 @@
 
 pub mod hubspot;
 mod rng;
+pub mod salesforce;
 pub mod square;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 pub use hubspot::HubSpotConfig;
+pub use salesforce::SalesforceConfig;
 pub use square::SquareConfig;
 
 /// What the sandbox serves.
@@ -43,6 +45,8 @@ pub struct SandboxConfig {
     pub hubspot: HubSpotConfig,
     /// The Square emulation.
     pub square: SquareConfig,
+    /// The Salesforce emulation.
+    pub salesforce: SalesforceConfig,
 }
 
 impl Default for SandboxConfig {
@@ -51,6 +55,7 @@ impl Default for SandboxConfig {
             seed: 42,
             hubspot: HubSpotConfig::default(),
             square: SquareConfig::default(),
+            salesforce: SalesforceConfig::default(),
         }
     }
 }
@@ -72,6 +77,7 @@ impl Sandbox {
             base_url: format!("http://{addr}"),
             hubspot: hubspot::HubSpot::new(config.hubspot.clone(), config.seed),
             square: square::Square::new(config.square.clone(), config.seed),
+            salesforce: salesforce::Salesforce::new(config.salesforce.clone(), config.seed),
             // Vendors: your emulation's state here.
             faults: Mutex::new(Vec::new()),
             stats: Mutex::new(Stats::default()),
@@ -82,7 +88,8 @@ impl Sandbox {
         // and your admin routes (`/_sandbox/<vendor>/...`) below.
         let vendors = Router::new()
             .merge(hubspot::router(state.clone()))
-            .merge(square::router(state.clone()));
+            .merge(square::router(state.clone()))
+            .merge(salesforce::router(state.clone()));
         let app = vendors
             .layer(middleware::from_fn_with_state(
                 state.clone(),
@@ -90,6 +97,7 @@ impl Sandbox {
             ))
             .merge(hubspot::admin_router())
             .merge(square::admin_router())
+            .merge(salesforce::admin_router())
             .route("/_sandbox/faults", post(add_fault))
             .route("/_sandbox/stats", get(stats))
             .route("/_sandbox/reset", post(reset))
@@ -137,6 +145,7 @@ impl Sandbox {
             &self.config.square,
             self.config.seed,
         ));
+        env.extend(salesforce::demo_env(&base, &self.config.salesforce));
         // Vendors: extend with yours.
         env.sort();
         env
@@ -161,6 +170,7 @@ pub(crate) struct AppState {
     pub(crate) base_url: String,
     pub(crate) hubspot: hubspot::HubSpot,
     pub(crate) square: square::Square,
+    pub(crate) salesforce: salesforce::Salesforce,
     faults: Mutex<Vec<Fault>>,
     stats: Mutex<Stats>,
     /// Per-second request windows by budget name: (second, count).
@@ -266,6 +276,9 @@ fn fault_response(state: &AppState, path: &str, status: StatusCode) -> Response 
     if path.starts_with("/v2/") {
         return square::fault_response(status);
     }
+    if path.starts_with("/services/") {
+        return salesforce::fault_response(status);
+    }
     (
         status,
         [("content-type", "application/json")],
@@ -359,6 +372,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> Response {
     *state.stats.lock().unwrap_or_else(|p| p.into_inner()) = Stats::default();
     state.hubspot.reset();
     state.square.reset();
+    state.salesforce.reset();
     // Vendors: reset your mutations here.
     Json(serde_json::json!({"ok": true})).into_response()
 }
