@@ -8,11 +8,13 @@
 //!
 //! - `POST /_sandbox/hubspot/mutate` `{"object":"contacts","count":50,"create":0}`
 //! - `POST /_sandbox/square/mutate` `{"object":"orders","count":50,"create":0}`
+//! - `POST /_sandbox/oceanengine/restate` `{"days":3}`, `…/expire_tokens`, `…/extra_field`
 //! - `POST /_sandbox/faults` `{"path_prefix":"/crm/v3/objects/contacts","kind":"status","status":500,"count":2}`
 //!   (kinds: `status`, `repeat_paging`, `truncate`, `delay_ms` with `"ms"`)
 //! - `GET /_sandbox/stats`, `POST /_sandbox/reset`
 
 pub mod hubspot;
+pub mod oceanengine;
 mod rng;
 pub mod salesforce;
 pub mod square;
@@ -33,6 +35,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 pub use hubspot::HubSpotConfig;
+pub use oceanengine::OceanEngineConfig;
 pub use salesforce::SalesforceConfig;
 pub use square::SquareConfig;
 
@@ -47,6 +50,8 @@ pub struct SandboxConfig {
     pub square: SquareConfig,
     /// The Salesforce emulation.
     pub salesforce: SalesforceConfig,
+    /// The Ocean Engine (巨量引擎) emulation.
+    pub oceanengine: OceanEngineConfig,
 }
 
 impl Default for SandboxConfig {
@@ -56,6 +61,7 @@ impl Default for SandboxConfig {
             hubspot: HubSpotConfig::default(),
             square: SquareConfig::default(),
             salesforce: SalesforceConfig::default(),
+            oceanengine: OceanEngineConfig::default(),
         }
     }
 }
@@ -78,6 +84,7 @@ impl Sandbox {
             hubspot: hubspot::HubSpot::new(config.hubspot.clone(), config.seed),
             square: square::Square::new(config.square.clone(), config.seed),
             salesforce: salesforce::Salesforce::new(config.salesforce.clone(), config.seed),
+            oceanengine: oceanengine::OceanEngine::new(config.oceanengine.clone(), config.seed),
             // Vendors: your emulation's state here.
             faults: Mutex::new(Vec::new()),
             stats: Mutex::new(Stats::default()),
@@ -89,7 +96,8 @@ impl Sandbox {
         let vendors = Router::new()
             .merge(hubspot::router(state.clone()))
             .merge(square::router(state.clone()))
-            .merge(salesforce::router(state.clone()));
+            .merge(salesforce::router(state.clone()))
+            .merge(oceanengine::router(state.clone()));
         let app = vendors
             .layer(middleware::from_fn_with_state(
                 state.clone(),
@@ -98,6 +106,7 @@ impl Sandbox {
             .merge(hubspot::admin_router())
             .merge(square::admin_router())
             .merge(salesforce::admin_router())
+            .merge(oceanengine::admin_router())
             .route("/_sandbox/faults", post(add_fault))
             .route("/_sandbox/stats", get(stats))
             .route("/_sandbox/reset", post(reset))
@@ -146,6 +155,11 @@ impl Sandbox {
             self.config.seed,
         ));
         env.extend(salesforce::demo_env(&base, &self.config.salesforce));
+        env.extend(oceanengine::demo_env(
+            &base,
+            &self.config.oceanengine,
+            self.config.seed,
+        ));
         // Vendors: extend with yours.
         env.sort();
         env
@@ -171,6 +185,7 @@ pub(crate) struct AppState {
     pub(crate) hubspot: hubspot::HubSpot,
     pub(crate) square: square::Square,
     pub(crate) salesforce: salesforce::Salesforce,
+    pub(crate) oceanengine: oceanengine::OceanEngine,
     faults: Mutex<Vec<Fault>>,
     stats: Mutex<Stats>,
     /// Per-second request windows by budget name: (second, count).
@@ -279,6 +294,9 @@ fn fault_response(state: &AppState, path: &str, status: StatusCode) -> Response 
     if path.starts_with("/services/") {
         return salesforce::fault_response(status);
     }
+    if path.starts_with("/open_api/") {
+        return oceanengine::fault_response(status);
+    }
     (
         status,
         [("content-type", "application/json")],
@@ -373,6 +391,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> Response {
     state.hubspot.reset();
     state.square.reset();
     state.salesforce.reset();
+    state.oceanengine.reset();
     // Vendors: reset your mutations here.
     Json(serde_json::json!({"ok": true})).into_response()
 }
