@@ -9,14 +9,17 @@
 //! - `POST /_sandbox/hubspot/mutate` `{"object":"contacts","count":50,"create":0}`
 //! - `POST /_sandbox/square/mutate` `{"object":"orders","count":50,"create":0}`
 //! - `POST /_sandbox/oceanengine/restate` `{"days":3}`, `…/expire_tokens`, `…/extra_field`
+//! - `POST /_sandbox/shopify/mutate` `{"object":"orders","count":50,"create":0}`
 //! - `POST /_sandbox/faults` `{"path_prefix":"/crm/v3/objects/contacts","kind":"status","status":500,"count":2}`
 //!   (kinds: `status`, `repeat_paging`, `truncate`, `delay_ms` with `"ms"`)
 //! - `GET /_sandbox/stats`, `POST /_sandbox/reset`
 
+pub mod commerce;
 pub mod hubspot;
 pub mod oceanengine;
 mod rng;
 pub mod salesforce;
+pub mod shopify;
 pub mod square;
 
 use std::collections::BTreeMap;
@@ -37,6 +40,7 @@ use serde::Deserialize;
 pub use hubspot::HubSpotConfig;
 pub use oceanengine::OceanEngineConfig;
 pub use salesforce::SalesforceConfig;
+pub use shopify::ShopifyConfig;
 pub use square::SquareConfig;
 
 /// What the sandbox serves.
@@ -52,6 +56,8 @@ pub struct SandboxConfig {
     pub salesforce: SalesforceConfig,
     /// The Ocean Engine (巨量引擎) emulation.
     pub oceanengine: OceanEngineConfig,
+    /// The Shopify emulation.
+    pub shopify: ShopifyConfig,
 }
 
 impl Default for SandboxConfig {
@@ -62,6 +68,7 @@ impl Default for SandboxConfig {
             square: SquareConfig::default(),
             salesforce: SalesforceConfig::default(),
             oceanengine: OceanEngineConfig::default(),
+            shopify: ShopifyConfig::default(),
         }
     }
 }
@@ -85,6 +92,7 @@ impl Sandbox {
             square: square::Square::new(config.square.clone(), config.seed),
             salesforce: salesforce::Salesforce::new(config.salesforce.clone(), config.seed),
             oceanengine: oceanengine::OceanEngine::new(config.oceanengine.clone(), config.seed),
+            shopify: shopify::Shopify::new(config.shopify.clone(), config.seed),
             // Vendors: your emulation's state here.
             faults: Mutex::new(Vec::new()),
             stats: Mutex::new(Stats::default()),
@@ -97,7 +105,8 @@ impl Sandbox {
             .merge(hubspot::router(state.clone()))
             .merge(square::router(state.clone()))
             .merge(salesforce::router(state.clone()))
-            .merge(oceanengine::router(state.clone()));
+            .merge(oceanengine::router(state.clone()))
+            .merge(shopify::router(state.clone()));
         let app = vendors
             .layer(middleware::from_fn_with_state(
                 state.clone(),
@@ -107,6 +116,7 @@ impl Sandbox {
             .merge(square::admin_router())
             .merge(salesforce::admin_router())
             .merge(oceanengine::admin_router())
+            .merge(shopify::admin_router())
             .route("/_sandbox/faults", post(add_fault))
             .route("/_sandbox/stats", get(stats))
             .route("/_sandbox/reset", post(reset))
@@ -160,6 +170,7 @@ impl Sandbox {
             &self.config.oceanengine,
             self.config.seed,
         ));
+        env.extend(shopify::demo_env(&base, &self.config.shopify));
         // Vendors: extend with yours.
         env.sort();
         env
@@ -186,6 +197,7 @@ pub(crate) struct AppState {
     pub(crate) square: square::Square,
     pub(crate) salesforce: salesforce::Salesforce,
     pub(crate) oceanengine: oceanengine::OceanEngine,
+    pub(crate) shopify: shopify::Shopify,
     faults: Mutex<Vec<Fault>>,
     stats: Mutex<Stats>,
     /// Per-second request windows by budget name: (second, count).
@@ -297,6 +309,9 @@ fn fault_response(state: &AppState, path: &str, status: StatusCode) -> Response 
     if path.starts_with("/open_api/") {
         return oceanengine::fault_response(status);
     }
+    if path.starts_with("/admin/api/") {
+        return shopify::fault_response(state, status);
+    }
     (
         status,
         [("content-type", "application/json")],
@@ -392,6 +407,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> Response {
     state.square.reset();
     state.salesforce.reset();
     state.oceanengine.reset();
+    state.shopify.reset();
     // Vendors: reset your mutations here.
     Json(serde_json::json!({"ok": true})).into_response()
 }
