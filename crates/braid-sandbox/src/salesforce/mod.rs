@@ -508,7 +508,8 @@ fn run_query(
             "A query string has to be specified",
         );
     };
-    let parsed = match soql::parse(&q) {
+    let added = |o: SObject| sf.lock().extra_fields.get(&o).cloned();
+    let parsed = match soql::parse_with(&q, &added) {
         Ok(p) if sf.hidden(p.object) => Err(SoqlError {
             code: "INVALID_TYPE",
             message: format!(

@@ -124,6 +124,13 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
 
 /// Parses `q`.
 pub fn parse(q: &str) -> Result<Query, SoqlError> {
+    parse_with(q, &|_| None)
+}
+
+/// Parses `q`, accepting (and leaving out of [`Query::fields`]) the field
+/// `added(object)` names: one added to the org after the sandbox's field
+/// list was written, which the page writer emits on every record.
+pub fn parse_with(q: &str, added: &dyn Fn(SObject) -> Option<String>) -> Result<Query, SoqlError> {
     let toks = tokenize(q).map_err(|at| {
         err(
             q,
@@ -209,7 +216,14 @@ pub fn parse(q: &str) -> Result<Query, SoqlError> {
         is_deleted: None,
         limit: None,
     };
+    let added = added(object);
     for (name, at) in &names {
+        if added
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
         let i = find(name, *at)?;
         if query.fields.contains(&i) {
             return Err(err(
