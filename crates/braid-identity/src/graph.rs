@@ -1,0 +1,1594 @@
+//! The persisted identity graph: records, their identifier edges and
+//! profiles, the braid_id of every record, the history of retired ids and
+//! the probabilistic matches with their scores.
+//!
+//! **Stable ids.** A run keeps the ids of the last one. When clusters merge,
+//! the surviving braid_id is the *oldest* of theirs (minted in the earliest
+//! run; ties: the smallest string) and the others are recorded as retired
+//! into it (`identity_links` rows with status `retired`). When a cluster
+//! splits (an identifier was removed, or a value went over its limit), each
+//! old id stays with the part holding most of its records; the other parts
+//! get new ids. A new id is `b_` + 16 hex digits of a hash of the cluster's
+//! smallest record key, so the same input gives the same ids.
+//!
+//! **Incremental.** [`Graph::upsert`] replaces the identifiers (and profile)
+//! of the records it is given; [`Graph::resolve`] then re-stitches only the
+//! *affected* part of the graph: the changed records, the old clusters they
+//! were in, and the clusters of every record holding a value they gained or
+//! lost. Nothing else can change: a value no changed record touches keeps its
+//! holders and its count, so the clusters it made stay as they were.
+//!
+//! **On disk** (`<dir>/gen-<run>/`, switched by an atomic rename of
+//! `<dir>/CURRENT`): `records.parquet`, `edges.parquet`, `ids.parquet`,
+//! `matches.parquet` and `meta.json`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Date32Builder, Float64Builder, StringBuilder, TimestampMicrosecondBuilder,
+    UInt64Builder,
+};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Float64Type, TimestampMicrosecondType, UInt64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::error::IdentityError;
+use crate::intern::Interner;
+use crate::prob::{self, FieldScore, Prepared};
+use crate::stitch::{utf8, Held, Problem, TypeTable, UnionFind};
+
+const NONE: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy)]
+struct Edge {
+    rec: u32,
+    val: u32,
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Profile {
+    name: Option<String>,
+    address: Option<String>,
+    city: Option<String>,
+    postcode: Option<String>,
+    birth_date: Option<i32>,
+}
+
+impl Profile {
+    fn is_empty(&self) -> bool {
+        *self == Profile::default()
+    }
+    fn prepare(&self) -> Prepared {
+        prob::prepare(
+            self.name.as_deref(),
+            self.address.as_deref(),
+            self.city.as_deref(),
+            self.postcode.as_deref(),
+            self.birth_date,
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Bid {
+    minted: u64,
+    retired_into: u32,
+    retired_run: u64,
+    erased: bool,
+}
+
+/// An accepted probabilistic match between two records.
+#[derive(Debug, Clone, Serialize)]
+pub struct Match {
+    a: u32,
+    b: u32,
+    /// Total weight.
+    pub score: f64,
+    /// Per-field levels and weights.
+    pub fields: Vec<FieldScore>,
+    /// The weight a pair needed when it was accepted.
+    pub needed: f64,
+    run: u64,
+}
+
+/// What a [`Graph::resolve`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ResolveReport {
+    /// Records re-stitched (the affected part of the graph).
+    pub records_resolved: u64,
+    /// Records whose braid_id changed (new, merged or split).
+    pub records_changed: u64,
+    /// braid_ids minted.
+    pub ids_minted: u64,
+    /// (retired, survivor) pairs of this run.
+    pub merges: Vec<(String, String)>,
+    /// Values not followed because too many records hold them.
+    pub not_followed: u64,
+    /// Values not followed because they would break a per-person limit.
+    pub conflicts: u64,
+    /// Probabilistic matches accepted.
+    pub probabilistic_matches: u64,
+    /// Blocks skipped by the probabilistic pass for their size.
+    pub blocks_skipped: u64,
+    /// Current people (braid_ids in use).
+    pub people: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    format: u32,
+    run: u64,
+}
+
+/// The identity graph. See the module docs.
+#[derive(Debug)]
+pub struct Graph {
+    cfg: Config,
+    types: TypeTable,
+    recs: Interner,
+    sources: Interner,
+    rec_source: Vec<u32>,
+    rec_live: Vec<bool>,
+    rec_bid: Vec<u32>,
+    rec_profile: Vec<u32>,
+    profiles: Vec<Profile>,
+    vals: Interner,
+    edges: Vec<Edge>,
+    ids: Interner,
+    bids: Vec<Bid>,
+    matches: Vec<Match>,
+    /// Value -> why it is held, as of the last resolve of its records.
+    held: HashMap<u32, (Held, u32)>,
+    run: u64,
+    pending: BTreeMap<u32, Vec<(u32, Option<i64>)>>,
+    pending_profile: BTreeSet<u32>,
+}
+
+impl Graph {
+    /// An empty graph.
+    pub fn new(cfg: Config) -> Graph {
+        Graph {
+            types: TypeTable::new(&cfg),
+            cfg,
+            recs: Interner::default(),
+            sources: Interner::default(),
+            rec_source: Vec::new(),
+            rec_live: Vec::new(),
+            rec_bid: Vec::new(),
+            rec_profile: Vec::new(),
+            profiles: Vec::new(),
+            vals: Interner::default(),
+            edges: Vec::new(),
+            ids: Interner::default(),
+            bids: Vec::new(),
+            matches: Vec::new(),
+            held: HashMap::new(),
+            run: 0,
+            pending: BTreeMap::new(),
+            pending_profile: BTreeSet::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    fn record(&mut self, key: &str, source: &str) -> u32 {
+        let r = self.recs.intern(0, key);
+        if r as usize == self.rec_live.len() {
+            self.rec_source.push(self.sources.intern(0, source));
+            self.rec_live.push(true);
+            self.rec_bid.push(NONE);
+            self.rec_profile.push(NONE);
+        } else if !self.rec_live[r as usize] {
+            self.rec_live[r as usize] = true;
+            self.rec_source[r as usize] = self.sources.intern(0, source);
+        }
+        r
+    }
+
+    /// Replaces the identifiers of every record in `identifiers` (columns
+    /// `record_key`, `source`, `id_type`, `id_value`, optional `seen_at`) and
+    /// the profile of every record in `profiles` (`record_key`, `source`,
+    /// optional `name`, `address`, `city`, `postcode`, `birth_date`). A
+    /// record in `profiles` but not in `identifiers` has no identifiers now.
+    /// Takes effect at the next [`Graph::resolve`]. Returns the records touched.
+    pub fn upsert(
+        &mut self,
+        identifiers: &RecordBatch,
+        profiles: Option<&RecordBatch>,
+    ) -> Result<usize, IdentityError> {
+        let before = self.pending.len();
+        if identifiers.num_rows() > 0 {
+            let key = utf8(identifiers, "record_key")?;
+            let src = utf8(identifiers, "source")?;
+            let ty = utf8(identifiers, "id_type")?;
+            let val = utf8(identifiers, "id_value")?;
+            let seen = identifiers
+                .column_by_name("seen_at")
+                .and_then(|a| a.as_primitive_opt::<TimestampMicrosecondType>());
+            let mut last: (&str, u16) = ("\0", 0);
+            for i in 0..identifiers.num_rows() {
+                let t = ty.value(i);
+                if t != last.0 {
+                    last = (t, self.types.tag(&self.cfg, t));
+                }
+                let r = self.record(key.value(i), src.value(i));
+                let v = self.vals.intern(last.1, val.value(i));
+                let at = seen.filter(|s| s.is_valid(i)).map(|s| s.value(i));
+                self.pending.entry(r).or_default().push((v, at));
+            }
+        }
+        if let Some(p) = profiles.filter(|p| p.num_rows() > 0) {
+            let key = utf8(p, "record_key")?;
+            let src = utf8(p, "source")?;
+            let col = |n: &str| p.column_by_name(n).and_then(|a| a.as_string_opt::<i32>());
+            let (name, addr, city, pc) =
+                (col("name"), col("address"), col("city"), col("postcode"));
+            let birth = p
+                .column_by_name("birth_date")
+                .and_then(|a| a.as_primitive_opt::<Date32Type>());
+            let get = |a: Option<&StringArray>, i: usize| {
+                a.filter(|a| a.is_valid(i) && !a.value(i).trim().is_empty())
+                    .map(|a| a.value(i).to_owned())
+            };
+            for i in 0..p.num_rows() {
+                let r = self.record(key.value(i), src.value(i));
+                let prof = Profile {
+                    name: get(name, i),
+                    address: get(addr, i),
+                    city: get(city, i),
+                    postcode: get(pc, i),
+                    birth_date: birth.filter(|b| b.is_valid(i)).map(|b| b.value(i)),
+                };
+                self.set_profile(r, prof);
+                self.pending.entry(r).or_default();
+                self.pending_profile.insert(r);
+            }
+        }
+        Ok(self.pending.len() - before)
+    }
+
+    fn set_profile(&mut self, r: u32, prof: Profile) {
+        let slot = self.rec_profile[r as usize];
+        if prof.is_empty() {
+            self.rec_profile[r as usize] = NONE;
+        } else if slot == NONE {
+            self.rec_profile[r as usize] = self.profiles.len() as u32;
+            self.profiles.push(prof);
+        } else {
+            self.profiles[slot as usize] = prof;
+        }
+    }
+
+    /// Distinct live holders per value, and CSR (value -> records).
+    fn by_value(&self) -> (Vec<u32>, Vec<u32>) {
+        let nv = self.vals.len();
+        let mut start = vec![0u32; nv + 1];
+        for e in &self.edges {
+            start[e.val as usize + 1] += 1;
+        }
+        for i in 0..nv {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut recs = vec![0u32; self.edges.len()];
+        for e in &self.edges {
+            recs[fill[e.val as usize] as usize] = e.rec;
+            fill[e.val as usize] += 1;
+        }
+        (start, recs)
+    }
+
+    fn by_record(&self) -> (Vec<u32>, Vec<u32>) {
+        let nr = self.rec_live.len();
+        let mut start = vec![0u32; nr + 1];
+        for e in &self.edges {
+            start[e.rec as usize + 1] += 1;
+        }
+        for i in 0..nr {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut idx = vec![0u32; self.edges.len()];
+        for (i, e) in self.edges.iter().enumerate() {
+            idx[fill[e.rec as usize] as usize] = i as u32;
+            fill[e.rec as usize] += 1;
+        }
+        (start, idx)
+    }
+
+    fn by_bid(&self) -> (Vec<u32>, Vec<u32>) {
+        let nb = self.bids.len();
+        let mut start = vec![0u32; nb + 1];
+        for (r, &b) in self.rec_bid.iter().enumerate() {
+            if b != NONE && self.rec_live[r] {
+                start[b as usize + 1] += 1;
+            }
+        }
+        for i in 0..nb {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut recs = vec![0u32; start[nb] as usize];
+        for (r, &b) in self.rec_bid.iter().enumerate() {
+            if b != NONE && self.rec_live[r] {
+                recs[fill[b as usize] as usize] = r as u32;
+                fill[b as usize] += 1;
+            }
+        }
+        (start, recs)
+    }
+
+    /// Re-stitches what changed since the last resolve. See the module docs.
+    pub fn resolve(&mut self) -> ResolveReport {
+        let mut report = ResolveReport::default();
+        let pending = std::mem::take(&mut self.pending);
+        let pending_profile = std::mem::take(&mut self.pending_profile);
+        if pending.is_empty() {
+            report.people = self.people();
+            return report;
+        }
+        self.run += 1;
+        let nr = self.rec_live.len();
+        // 1. Replace the edges of changed records, keeping first_seen.
+        let mut changed = vec![false; nr];
+        for &r in pending.keys() {
+            changed[r as usize] = true;
+        }
+        let mut touched: Vec<u32> = Vec::new();
+        let mut old_first: HashMap<(u32, u32), (Option<i64>, Option<i64>)> = HashMap::new();
+        self.edges.retain(|e| {
+            if changed[e.rec as usize] {
+                touched.push(e.val);
+                old_first.insert((e.rec, e.val), (e.first, e.last));
+                false
+            } else {
+                true
+            }
+        });
+        for (&r, list) in &pending {
+            let mut merged: BTreeMap<u32, (Option<i64>, Option<i64>)> = BTreeMap::new();
+            for &(v, at) in list {
+                let e = merged
+                    .entry(v)
+                    .or_insert_with(|| old_first.get(&(r, v)).copied().unwrap_or((None, None)));
+                e.0 = min_opt(e.0, at);
+                e.1 = max_opt(e.1, at);
+            }
+            for (v, (first, last)) in merged {
+                touched.push(v);
+                self.edges.push(Edge {
+                    rec: r,
+                    val: v,
+                    first,
+                    last,
+                });
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        // 2. The affected records.
+        let (vstart, vrecs) = self.by_value();
+        let (bstart, brecs) = self.by_bid();
+        let mut in_a = vec![false; nr];
+        let mut a: Vec<u32> = Vec::new();
+        let mut bid_done = vec![false; self.bids.len()];
+        let mut add =
+            |r: u32, in_a: &mut Vec<bool>, a: &mut Vec<u32>, rec_bid: &[u32], live: &[bool]| {
+                let b = rec_bid[r as usize];
+                if b != NONE && !bid_done[b as usize] {
+                    bid_done[b as usize] = true;
+                    for &m in &brecs[bstart[b as usize] as usize..bstart[b as usize + 1] as usize] {
+                        if !in_a[m as usize] && live[m as usize] {
+                            in_a[m as usize] = true;
+                            a.push(m);
+                        }
+                    }
+                }
+                if !in_a[r as usize] && live[r as usize] {
+                    in_a[r as usize] = true;
+                    a.push(r);
+                }
+            };
+        for &r in pending.keys() {
+            add(r, &mut in_a, &mut a, &self.rec_bid, &self.rec_live);
+        }
+        for &v in &touched {
+            for &r in &vrecs[vstart[v as usize] as usize..vstart[v as usize + 1] as usize] {
+                add(r, &mut in_a, &mut a, &self.rec_bid, &self.rec_live);
+            }
+        }
+        // A value refused for a per-person limit may be followed now that
+        // its holders' clusters change: bring in all its holders, to a fixpoint.
+        let (rstart, ridx) = self.by_record();
+        let mut done = 0;
+        let mut seen_vals: std::collections::HashSet<u32> = Default::default();
+        while done < a.len() {
+            let r = a[done];
+            done += 1;
+            for &ei in &ridx[rstart[r as usize] as usize..rstart[r as usize + 1] as usize] {
+                let v = self.edges[ei as usize].val;
+                if !matches!(self.held.get(&v), Some((Held::Conflict, _))) || !seen_vals.insert(v) {
+                    continue;
+                }
+                for &h in &vrecs[vstart[v as usize] as usize..vstart[v as usize + 1] as usize] {
+                    add(h, &mut in_a, &mut a, &self.rec_bid, &self.rec_live);
+                }
+            }
+        }
+        a.sort_unstable();
+        // 3. Deterministic pass on the affected part.
+        let mut local = vec![NONE; nr];
+        for (i, &r) in a.iter().enumerate() {
+            local[r as usize] = i as u32;
+        }
+        let mut lval = HashMap::<u32, u32>::new();
+        let mut gval: Vec<u32> = Vec::new();
+        let mut ledges: Vec<(u32, u32)> = Vec::new();
+        for (i, &r) in a.iter().enumerate() {
+            for &ei in &ridx[rstart[r as usize] as usize..rstart[r as usize + 1] as usize] {
+                let v = self.edges[ei as usize].val;
+                let lv = *lval.entry(v).or_insert_with(|| {
+                    gval.push(v);
+                    (gval.len() - 1) as u32
+                });
+                ledges.push((i as u32, lv));
+            }
+        }
+        let value_type: Vec<u16> = gval.iter().map(|&v| self.vals.tag(v)).collect();
+        let counts: Vec<u32> = gval
+            .iter()
+            .map(|&v| vstart[v as usize + 1] - vstart[v as usize])
+            .collect();
+        let order = |lv: u32| self.vals.stable_hash(gval[lv as usize]);
+        let sol = Problem {
+            n_records: a.len(),
+            edges: &ledges,
+            value_type: &value_type,
+            rules: &self.types.rules,
+            global_count: Some(&counts),
+            order_key: &order,
+        }
+        .solve();
+        let mut uf = sol.uf;
+        for &v in &gval {
+            self.held.remove(&v);
+        }
+        for &(lv, why, n) in &sol.held {
+            match why {
+                Held::TooCommon => report.not_followed += 1,
+                Held::Conflict => report.conflicts += 1,
+            }
+            self.held.insert(gval[lv as usize], (why, n));
+        }
+        // 4. Probabilistic pass.
+        self.matches
+            .retain(|m| !(in_a[m.a as usize] || in_a[m.b as usize]));
+        if let Some(pcfg) = self.cfg.probabilistic.clone() {
+            let _ = pending_profile;
+            self.probabilistic(
+                &pcfg,
+                &mut a,
+                &mut local,
+                &mut uf,
+                &bstart,
+                &brecs,
+                &mut report,
+            );
+        }
+        // 5. Ids for the components.
+        self.assign(&a, &mut uf, &mut report);
+        report.records_resolved = a.len() as u64;
+        report.people = self.people();
+        report
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn probabilistic(
+        &mut self,
+        pcfg: &prob::ProbConfig,
+        a: &mut Vec<u32>,
+        local: &mut [u32],
+        uf: &mut UnionFind,
+        bstart: &[u32],
+        brecs: &[u32],
+        report: &mut ResolveReport,
+    ) {
+        let nr = self.rec_live.len();
+        let prepared: Vec<Option<Prepared>> = (0..nr)
+            .map(|r| {
+                let p = self.rec_profile[r];
+                (self.rec_live[r] && p != NONE).then(|| self.profiles[p as usize].prepare())
+            })
+            .collect();
+        let freq = prob::Frequencies::new(prepared.iter().flatten());
+        let n_profiles = prepared.iter().flatten().count().max(2) as f64;
+        let cut = n_profiles.log2() + pcfg.threshold;
+        let focus: Option<Vec<u32>> = if a.len() == self.rec_live.iter().filter(|l| **l).count() {
+            None
+        } else {
+            Some(a.clone())
+        };
+        let (pairs, skipped) = prob::candidates(pcfg, &prepared, focus.as_deref());
+        report.blocks_skipped = skipped as u64;
+        let params = if pcfg.estimate {
+            let pats: Vec<_> = pairs
+                .iter()
+                .filter_map(|&(i, j)| {
+                    Some(prob::levels(
+                        prepared[i as usize].as_ref()?,
+                        prepared[j as usize].as_ref()?,
+                    ))
+                })
+                .collect();
+            prob::estimate(&pcfg.params, &pats, 20)
+        } else {
+            pcfg.params
+        };
+        let mut scored: Vec<(f64, u32, u32, [FieldScore; 5])> = Vec::new();
+        for &(i, j) in &pairs {
+            let (Some(pi), Some(pj)) = (&prepared[i as usize], &prepared[j as usize]) else {
+                continue;
+            };
+            let (li, lj) = (local[i as usize], local[j as usize]);
+            if li != NONE && lj != NONE && uf.find(li) == uf.find(lj) {
+                continue;
+            }
+            if li == NONE && lj == NONE {
+                continue;
+            }
+            let (s, f) = prob::score(pcfg, &params, &freq, pi, pj);
+            if s >= cut {
+                scored.push((s, i, j, f));
+            }
+        }
+        scored.sort_by(|x, y| {
+            y.0.total_cmp(&x.0)
+                .then_with(|| self.recs.str(x.1).cmp(self.recs.str(y.1)))
+                .then_with(|| self.recs.str(x.2).cmp(self.recs.str(y.2)))
+        });
+        // Limited identifier values per component, to refuse unions that
+        // would break a per-person limit.
+        let limited: Vec<(u16, u32)> = self
+            .types
+            .rules
+            .iter()
+            .enumerate()
+            .filter_map(|(t, (r, _))| r.max_per_person.map(|m| (t as u16, m)))
+            .collect();
+        let (rstart, ridx) = self.by_record();
+        let lim_vals = |g: &Graph, r: u32| -> Vec<u32> {
+            ridx[rstart[r as usize] as usize..rstart[r as usize + 1] as usize]
+                .iter()
+                .map(|&e| g.edges[e as usize].val)
+                .filter(|v| {
+                    limited.iter().any(|(t, _)| g.vals.tag(*v) == *t) && !g.held.contains_key(v)
+                })
+                .collect()
+        };
+        let mut comp_vals: HashMap<u32, Vec<u32>> = HashMap::new();
+        if !limited.is_empty() {
+            for (i, &r) in a.iter().enumerate() {
+                let root = uf.find(i as u32);
+                let vs = lim_vals(self, r);
+                if !vs.is_empty() {
+                    comp_vals.entry(root).or_default().extend(vs);
+                }
+            }
+        }
+        for (s, i, j, fields) in scored {
+            // Pull a partner's whole (unchanged) cluster into the problem.
+            for r in [i, j] {
+                if local[r as usize] != NONE {
+                    continue;
+                }
+                let b = self.rec_bid[r as usize];
+                let members: Vec<u32> = if b == NONE {
+                    vec![r]
+                } else {
+                    brecs[bstart[b as usize] as usize..bstart[b as usize + 1] as usize].to_vec()
+                };
+                let mut root = NONE;
+                let mut vs_all = Vec::new();
+                for m in members {
+                    if local[m as usize] != NONE {
+                        continue;
+                    }
+                    let id = uf.push();
+                    local[m as usize] = id;
+                    a.push(m);
+                    vs_all.extend(lim_vals(self, m));
+                    root = if root == NONE {
+                        id
+                    } else {
+                        uf.union_roots(root, id)
+                    };
+                }
+                if root != NONE && !vs_all.is_empty() {
+                    vs_all.sort_unstable();
+                    vs_all.dedup();
+                    comp_vals.insert(root, vs_all);
+                }
+            }
+            let (ri, rj) = (uf.find(local[i as usize]), uf.find(local[j as usize]));
+            if ri == rj {
+                continue;
+            }
+            let (vi, vj) = (
+                comp_vals.get(&ri).cloned().unwrap_or_default(),
+                comp_vals.get(&rj).cloned().unwrap_or_default(),
+            );
+            let mut joined: Vec<u32> = vi.iter().chain(&vj).copied().collect();
+            joined.sort_unstable();
+            joined.dedup();
+            let ok = limited.iter().all(|(t, max)| {
+                joined.iter().filter(|v| self.vals.tag(**v) == *t).count() as u32 <= *max
+            });
+            if !ok {
+                continue;
+            }
+            let root = uf.union_roots(ri, rj);
+            comp_vals.remove(&ri);
+            comp_vals.remove(&rj);
+            if !joined.is_empty() {
+                comp_vals.insert(root, joined);
+            }
+            report.probabilistic_matches += 1;
+            self.matches.push(Match {
+                a: i,
+                b: j,
+                score: s,
+                fields: fields.to_vec(),
+                needed: cut,
+                run: self.run,
+            });
+        }
+    }
+
+    fn mint(&mut self, smallest_key: &str) -> u32 {
+        let mut salt = 0u32;
+        loop {
+            let h = if salt == 0 {
+                fnv64(smallest_key.as_bytes())
+            } else {
+                fnv64(format!("{smallest_key}#{salt}").as_bytes())
+            };
+            let id = format!("b_{h:016x}");
+            if self.ids.get(0, &id).is_none() {
+                let i = self.ids.intern(0, &id);
+                self.bids.push(Bid {
+                    minted: self.run,
+                    retired_into: NONE,
+                    retired_run: 0,
+                    erased: false,
+                });
+                return i;
+            }
+            salt += 1;
+        }
+    }
+
+    fn assign(&mut self, a: &[u32], uf: &mut UnionFind, report: &mut ResolveReport) {
+        // Components, each with its members in record-key order.
+        let mut comps: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for (i, &r) in a.iter().enumerate() {
+            if self.rec_live[r as usize] {
+                comps.entry(uf.find(i as u32)).or_default().push(r);
+            }
+        }
+        let mut comps: Vec<Vec<u32>> = comps.into_values().collect();
+        for c in &mut comps {
+            c.sort_by(|x, y| self.recs.str(*x).cmp(self.recs.str(*y)));
+        }
+        comps.sort_by(|x, y| self.recs.str(x[0]).cmp(self.recs.str(y[0])));
+        // Each old id goes to the component holding most of its records.
+        let mut best: HashMap<u32, (usize, usize)> = HashMap::new();
+        for (ci, c) in comps.iter().enumerate() {
+            let mut counts: HashMap<u32, usize> = HashMap::new();
+            for &r in c {
+                let b = self.rec_bid[r as usize];
+                if b != NONE {
+                    *counts.entry(b).or_default() += 1;
+                }
+            }
+            for (b, n) in counts {
+                let e = best.entry(b).or_insert((ci, n));
+                if n > e.1 {
+                    *e = (ci, n);
+                }
+            }
+        }
+        let mut claimed: Vec<Vec<u32>> = vec![Vec::new(); comps.len()];
+        for (b, (ci, _)) in &best {
+            claimed[*ci].push(*b);
+        }
+        for (ci, c) in comps.iter().enumerate() {
+            let ids = &mut claimed[ci];
+            ids.sort_by(|x, y| {
+                self.bids[*x as usize]
+                    .minted
+                    .cmp(&self.bids[*y as usize].minted)
+                    .then_with(|| self.ids.str(*x).cmp(self.ids.str(*y)))
+            });
+            let id = match ids.first() {
+                Some(&b) => b,
+                None => {
+                    report.ids_minted += 1;
+                    let key = self.recs.str(c[0]).to_owned();
+                    self.mint(&key)
+                }
+            };
+            for &old in ids.iter().skip(1) {
+                self.bids[old as usize].retired_into = id;
+                self.bids[old as usize].retired_run = self.run;
+                report
+                    .merges
+                    .push((self.ids.str(old).to_owned(), self.ids.str(id).to_owned()));
+            }
+            for &r in c {
+                if self.rec_bid[r as usize] != id {
+                    self.rec_bid[r as usize] = id;
+                    report.records_changed += 1;
+                }
+            }
+        }
+    }
+
+    /// Current braid_ids.
+    pub fn people(&self) -> u64 {
+        let mut used = vec![false; self.bids.len()];
+        for (r, &b) in self.rec_bid.iter().enumerate() {
+            if b != NONE && self.rec_live[r] {
+                used[b as usize] = true;
+            }
+        }
+        used.iter().filter(|u| **u).count() as u64
+    }
+
+    /// The braid_id of a record.
+    pub fn braid_id(&self, record_key: &str) -> Option<&str> {
+        let r = self.recs.get(0, record_key)?;
+        let b = self.rec_bid[r as usize];
+        (self.rec_live[r as usize] && b != NONE).then(|| self.ids.str(b))
+    }
+
+    /// The current id of `braid_id`, following retirements.
+    pub fn current(&self, braid_id: &str) -> Option<&str> {
+        let mut b = self.ids.get(0, braid_id)?;
+        for _ in 0..self.bids.len() {
+            let e = &self.bids[b as usize];
+            if e.erased {
+                return None;
+            }
+            if e.retired_into == NONE {
+                return Some(self.ids.str(b));
+            }
+            b = e.retired_into;
+        }
+        None
+    }
+
+    /// Whether `braid_id` is an id in use.
+    pub fn exists(&self, braid_id: &str) -> bool {
+        self.ids.get(0, braid_id).is_some_and(|b| {
+            self.rec_bid
+                .iter()
+                .enumerate()
+                .any(|(r, x)| *x == b && self.rec_live[r])
+        })
+    }
+
+    /// The braid_id of the person holding `id_type`/`id_value`.
+    pub fn lookup(&self, id_type: &str, id_value: &str) -> Option<&str> {
+        let t = self.types.get(id_type)?;
+        let v = self.vals.get(t, id_value)?;
+        let r = self.edges.iter().find(|e| e.val == v)?.rec;
+        let b = self.rec_bid[r as usize];
+        (b != NONE).then(|| self.ids.str(b))
+    }
+
+    fn members(&self, braid_id: &str) -> Vec<u32> {
+        let Some(b) = self.current(braid_id).and_then(|c| self.ids.get(0, c)) else {
+            return Vec::new();
+        };
+        let mut m: Vec<u32> = (0..self.rec_bid.len() as u32)
+            .filter(|r| self.rec_bid[*r as usize] == b && self.rec_live[*r as usize])
+            .collect();
+        m.sort_by(|x, y| self.recs.str(*x).cmp(self.recs.str(*y)));
+        m
+    }
+
+    /// Record keys of a person (following retirements), sorted.
+    pub fn records(&self, braid_id: &str) -> Vec<String> {
+        self.members(braid_id)
+            .into_iter()
+            .map(|r| self.recs.str(r).to_owned())
+            .collect()
+    }
+
+    /// Distinct (type, value) identifiers of a person, sorted.
+    pub fn identifiers(&self, braid_id: &str) -> Vec<(String, String)> {
+        let m: BTreeSet<u32> = self.members(braid_id).into_iter().collect();
+        let mut out: Vec<(String, String)> = self
+            .edges
+            .iter()
+            .filter(|e| m.contains(&e.rec))
+            .map(|e| {
+                (
+                    self.types.names[self.vals.tag(e.val) as usize].clone(),
+                    self.vals.str(e.val).to_owned(),
+                )
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Why the records of `braid_id` are one person: the shared identifiers
+    /// (deterministic edges), the probabilistic matches with per-field
+    /// levels and weights, values not followed, and retired ids.
+    pub fn explain(&self, braid_id: &str) -> Result<serde_json::Value, IdentityError> {
+        let members = self.members(braid_id);
+        let Some(current) = self.current(braid_id).filter(|_| !members.is_empty()) else {
+            return Err(IdentityError::NotFound(format!(
+                "no person with braid_id {braid_id:?}"
+            )));
+        };
+        let set: BTreeSet<u32> = members.iter().copied().collect();
+        let mut by_value: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        let mut held = Vec::new();
+        for e in self.edges.iter().filter(|e| set.contains(&e.rec)) {
+            let t = self.types.names[self.vals.tag(e.val) as usize].clone();
+            let v = self.vals.str(e.val).to_owned();
+            if let Some((why, n)) = self.held.get(&e.val) {
+                held.push(serde_json::json!({
+                    "identifier": format!("{t}:{v}"),
+                    "record": self.recs.str(e.rec),
+                    "reason": match why { Held::TooCommon => "held by too many records", Held::Conflict => "would give the person too many values of its type" },
+                    "records_holding_it": n,
+                }));
+                continue;
+            }
+            by_value
+                .entry((t, v))
+                .or_default()
+                .push(self.recs.str(e.rec).to_owned());
+        }
+        let edges: Vec<_> = by_value
+            .into_iter()
+            .filter(|(_, r)| r.len() > 1)
+            .map(|((t, v), mut r)| {
+                r.sort();
+                serde_json::json!({"kind": "deterministic", "identifier": format!("{t}:{v}"), "records": r, "score": 1.0})
+            })
+            .collect();
+        let matches: Vec<_> = self
+            .matches
+            .iter()
+            .filter(|m| set.contains(&m.a) && set.contains(&m.b))
+            .map(|m| {
+                serde_json::json!({
+                    "kind": "probabilistic",
+                    "records": [self.recs.str(m.a), self.recs.str(m.b)],
+                    "score": m.score,
+                    "needed": m.needed,
+                    "fields": m.fields,
+                })
+            })
+            .collect();
+        let cur = self.ids.get(0, current).unwrap_or(NONE);
+        let retired: Vec<_> = self
+            .bids
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.retired_into != NONE && self.chain_ends(b.retired_into) == cur)
+            .map(|(i, _)| self.ids.str(i as u32))
+            .collect();
+        Ok(serde_json::json!({
+            "braid_id": current,
+            "records": members.iter().map(|r| self.recs.str(*r)).collect::<Vec<_>>(),
+            "edges": edges,
+            "probabilistic": matches,
+            "not_followed": held,
+            "retired_ids": retired,
+        }))
+    }
+
+    fn chain_ends(&self, mut b: u32) -> u32 {
+        for _ in 0..self.bids.len() {
+            let n = self.bids[b as usize].retired_into;
+            if n == NONE {
+                return b;
+            }
+            b = n;
+        }
+        b
+    }
+
+    /// Removes a person (all records of `braid_id`) from the graph; the id
+    /// is kept as erased so it is never minted again. Returns the record keys.
+    pub fn forget(&mut self, braid_id: &str) -> Result<Vec<String>, IdentityError> {
+        let members = self.members(braid_id);
+        if members.is_empty() {
+            return Err(IdentityError::NotFound(format!(
+                "no person with braid_id {braid_id:?}"
+            )));
+        }
+        let keys = members
+            .iter()
+            .map(|r| self.recs.str(*r).to_owned())
+            .collect();
+        let set: BTreeSet<u32> = members.iter().copied().collect();
+        self.edges.retain(|e| !set.contains(&e.rec));
+        self.matches
+            .retain(|m| !set.contains(&m.a) && !set.contains(&m.b));
+        for &r in &members {
+            self.rec_live[r as usize] = false;
+            self.rec_bid[r as usize] = NONE;
+            if self.rec_profile[r as usize] != NONE {
+                self.profiles[self.rec_profile[r as usize] as usize] = Profile::default();
+                self.rec_profile[r as usize] = NONE;
+            }
+            self.pending.remove(&r);
+        }
+        if let Some(b) = self.ids.get(0, braid_id) {
+            let end = self.chain_ends(b);
+            self.bids[end as usize].erased = true;
+        }
+        Ok(keys)
+    }
+
+    /// The `identity_links` rows: one per (record, identifier) with status
+    /// `active` or `not_followed`, one per probabilistic match
+    /// (`probabilistic`, id_type `match`, id_value the other record and the
+    /// score), one per retired id (`retired`). Columns are filled by name
+    /// into `schema` (`source, source_id, ingested_at, braid_id,
+    /// record_table, id_type, id_value, first_seen, last_seen, status,
+    /// retired_braid_id`; others null). Record keys are `source/stream/id`.
+    pub fn links(&self, schema: SchemaRef, now_micros: i64) -> Result<RecordBatch, IdentityError> {
+        let mut s: BTreeMap<&str, StringBuilder> = [
+            "source",
+            "source_id",
+            "braid_id",
+            "record_table",
+            "id_type",
+            "id_value",
+            "status",
+            "retired_braid_id",
+        ]
+        .into_iter()
+        .map(|n| (n, StringBuilder::new()))
+        .collect();
+        let mut first = TimestampMicrosecondBuilder::new();
+        let mut last = TimestampMicrosecondBuilder::new();
+        let mut rows = 0usize;
+        let mut push = |s: &mut BTreeMap<&str, StringBuilder>,
+                        v: [Option<&str>; 8],
+                        f: Option<i64>,
+                        l: Option<i64>| {
+            for (k, x) in [
+                "source",
+                "source_id",
+                "braid_id",
+                "record_table",
+                "id_type",
+                "id_value",
+                "status",
+                "retired_braid_id",
+            ]
+            .iter()
+            .zip(v)
+            {
+                if let Some(b) = s.get_mut(k) {
+                    b.append_option(x);
+                }
+            }
+            first.append_option(f);
+            last.append_option(l);
+            rows += 1;
+        };
+        let mut order: Vec<usize> = (0..self.edges.len()).collect();
+        order.sort_by(|x, y| {
+            let (a, b) = (&self.edges[*x], &self.edges[*y]);
+            self.recs
+                .str(a.rec)
+                .cmp(self.recs.str(b.rec))
+                .then_with(|| self.vals.tag(a.val).cmp(&self.vals.tag(b.val)))
+                .then_with(|| self.vals.str(a.val).cmp(self.vals.str(b.val)))
+        });
+        for i in order {
+            let e = &self.edges[i];
+            let key = self.recs.str(e.rec);
+            let mut parts = key.splitn(3, '/');
+            let (_, stream, sid) = (parts.next(), parts.next(), parts.next());
+            let b = self.rec_bid[e.rec as usize];
+            let status = if self.held.contains_key(&e.val) {
+                "not_followed"
+            } else {
+                "active"
+            };
+            push(
+                &mut s,
+                [
+                    Some(self.sources.str(self.rec_source[e.rec as usize])),
+                    sid,
+                    (b != NONE).then(|| self.ids.str(b)),
+                    stream,
+                    Some(&self.types.names[self.vals.tag(e.val) as usize]),
+                    Some(self.vals.str(e.val)),
+                    Some(status),
+                    None,
+                ],
+                e.first,
+                e.last,
+            );
+        }
+        for m in &self.matches {
+            for (x, y) in [(m.a, m.b), (m.b, m.a)] {
+                let key = self.recs.str(x);
+                let mut parts = key.splitn(3, '/');
+                let (_, stream, sid) = (parts.next(), parts.next(), parts.next());
+                let b = self.rec_bid[x as usize];
+                let value = format!("{} (score {:.2})", self.recs.str(y), m.score);
+                push(
+                    &mut s,
+                    [
+                        Some(self.sources.str(self.rec_source[x as usize])),
+                        sid,
+                        (b != NONE).then(|| self.ids.str(b)),
+                        stream,
+                        Some("match"),
+                        Some(&value),
+                        Some("probabilistic"),
+                        None,
+                    ],
+                    None,
+                    None,
+                );
+            }
+        }
+        for (i, b) in self.bids.iter().enumerate() {
+            if b.retired_into == NONE || b.erased {
+                continue;
+            }
+            let end = self.chain_ends(i as u32);
+            if self.bids[end as usize].erased {
+                continue;
+            }
+            let old = self.ids.str(i as u32);
+            push(
+                &mut s,
+                [
+                    Some("braid"),
+                    Some(old),
+                    Some(self.ids.str(end)),
+                    None,
+                    Some("braid_id"),
+                    Some(old),
+                    Some("retired"),
+                    Some(old),
+                ],
+                None,
+                None,
+            );
+        }
+        let mut first = Some(first.finish().with_timezone("UTC"));
+        let mut last = Some(last.finish().with_timezone("UTC"));
+        let mut cols: Vec<ArrayRef> = Vec::new();
+        for f in schema.fields() {
+            let n = f.name().as_str();
+            let col: ArrayRef = match n {
+                "first_seen" | "last_seen" => {
+                    let t = if n == "first_seen" {
+                        first.take()
+                    } else {
+                        last.take()
+                    };
+                    match t {
+                        Some(t) => Arc::new(t),
+                        None => arrow_array::new_null_array(f.data_type(), rows),
+                    }
+                }
+                "ingested_at" => Arc::new(
+                    arrow_array::TimestampMicrosecondArray::from(vec![now_micros; rows])
+                        .with_timezone("UTC"),
+                ),
+                _ => match s.get_mut(n) {
+                    Some(b) => Arc::new(b.finish()),
+                    None => arrow_array::new_null_array(f.data_type(), rows),
+                },
+            };
+            let col = if col.data_type() != f.data_type() {
+                return Err(IdentityError::Input(format!(
+                    "identity_links column {n} is {}, expected {}",
+                    f.data_type(),
+                    col.data_type()
+                )));
+            } else {
+                col
+            };
+            cols.push(col);
+        }
+        RecordBatch::try_new(schema, cols).map_err(|e| IdentityError::Input(e.to_string()))
+    }
+
+    // ---- persistence -------------------------------------------------
+
+    /// Loads the graph saved in `dir` (an empty graph if there is none).
+    pub fn open(dir: &Path, cfg: Config) -> Result<Graph, IdentityError> {
+        let mut g = Graph::new(cfg);
+        let current = dir.join("CURRENT");
+        let name = match std::fs::read_to_string(&current) {
+            Ok(s) => s.trim().to_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(g),
+            Err(e) => return Err(IdentityError::io(&current, e)),
+        };
+        let gen = dir.join(&name);
+        let meta_path = gen.join("meta.json");
+        let meta: Meta = serde_json::from_slice(
+            &std::fs::read(&meta_path).map_err(|e| IdentityError::io(&meta_path, e))?,
+        )
+        .map_err(|e| IdentityError::Corrupt(format!("{}: {e}", meta_path.display())))?;
+        if meta.format != 1 {
+            return Err(IdentityError::Corrupt(format!(
+                "{}: format {} is newer than this braid reads (1)",
+                meta_path.display(),
+                meta.format
+            )));
+        }
+        g.run = meta.run;
+        for b in read(&gen.join("ids.parquet"))? {
+            let id = req_str(&b, "braid_id")?;
+            let minted = b
+                .column_by_name("minted_run")
+                .and_then(|a| a.as_primitive_opt::<UInt64Type>());
+            let erased = b
+                .column_by_name("erased")
+                .and_then(|a| a.as_boolean_opt().cloned());
+            for i in 0..b.num_rows() {
+                g.ids.intern(0, id.value(i));
+                g.bids.push(Bid {
+                    minted: minted.map_or(0, |m| m.value(i)),
+                    retired_into: NONE,
+                    retired_run: 0,
+                    erased: erased.as_ref().is_some_and(|e| e.value(i)),
+                });
+            }
+            let into = req_str(&b, "retired_into")?;
+            let rrun = b
+                .column_by_name("retired_run")
+                .and_then(|a| a.as_primitive_opt::<UInt64Type>());
+            for i in 0..b.num_rows() {
+                if into.is_valid(i) {
+                    let me = g.ids.get(0, id.value(i)).unwrap_or(NONE);
+                    let to = g.ids.intern(0, into.value(i));
+                    if to as usize >= g.bids.len() {
+                        return Err(IdentityError::Corrupt(format!(
+                            "retired_into {} is not an id",
+                            into.value(i)
+                        )));
+                    }
+                    g.bids[me as usize].retired_into = to;
+                    g.bids[me as usize].retired_run = rrun.map_or(0, |m| m.value(i));
+                }
+            }
+        }
+        for b in read(&gen.join("records.parquet"))? {
+            let key = req_str(&b, "record_key")?;
+            let src = req_str(&b, "source")?;
+            let bid = req_str(&b, "braid_id")?;
+            let col = |n: &str| b.column_by_name(n).and_then(|a| a.as_string_opt::<i32>());
+            let (name, addr, city, pc) =
+                (col("name"), col("address"), col("city"), col("postcode"));
+            let birth = b
+                .column_by_name("birth_date")
+                .and_then(|a| a.as_primitive_opt::<Date32Type>());
+            let get = |a: Option<&StringArray>, i: usize| {
+                a.filter(|a| a.is_valid(i)).map(|a| a.value(i).to_owned())
+            };
+            for i in 0..b.num_rows() {
+                let r = g.record(key.value(i), src.value(i));
+                if bid.is_valid(i) {
+                    g.rec_bid[r as usize] = g.ids.get(0, bid.value(i)).ok_or_else(|| {
+                        IdentityError::Corrupt(format!(
+                            "record braid_id {} is not an id",
+                            bid.value(i)
+                        ))
+                    })?;
+                }
+                g.set_profile(
+                    r,
+                    Profile {
+                        name: get(name, i),
+                        address: get(addr, i),
+                        city: get(city, i),
+                        postcode: get(pc, i),
+                        birth_date: birth.filter(|x| x.is_valid(i)).map(|x| x.value(i)),
+                    },
+                );
+            }
+        }
+        for b in read(&gen.join("edges.parquet"))? {
+            let key = req_str(&b, "record_key")?;
+            let ty = req_str(&b, "id_type")?;
+            let val = req_str(&b, "id_value")?;
+            let held = req_str(&b, "held")?;
+            let held_n = b
+                .column_by_name("held_records")
+                .and_then(|a| a.as_primitive_opt::<UInt64Type>());
+            let ts = |n: &str| {
+                b.column_by_name(n)
+                    .and_then(|a| a.as_primitive_opt::<TimestampMicrosecondType>())
+            };
+            let (f, l) = (ts("first_seen"), ts("last_seen"));
+            for i in 0..b.num_rows() {
+                let rec = g.recs.get(0, key.value(i)).ok_or_else(|| {
+                    IdentityError::Corrupt(format!("edge of unknown record {}", key.value(i)))
+                })?;
+                let t = g.types.tag(&g.cfg, ty.value(i));
+                let v = g.vals.intern(t, val.value(i));
+                g.edges.push(Edge {
+                    rec,
+                    val: v,
+                    first: f.filter(|x| x.is_valid(i)).map(|x| x.value(i)),
+                    last: l.filter(|x| x.is_valid(i)).map(|x| x.value(i)),
+                });
+                if held.is_valid(i) {
+                    let why = if held.value(i) == "conflict" {
+                        Held::Conflict
+                    } else {
+                        Held::TooCommon
+                    };
+                    g.held
+                        .insert(v, (why, held_n.map_or(0, |h| h.value(i)) as u32));
+                }
+            }
+        }
+        for b in read(&gen.join("matches.parquet"))? {
+            let (ka, kb) = (req_str(&b, "record_a")?, req_str(&b, "record_b")?);
+            let score = b
+                .column_by_name("score")
+                .and_then(|a| a.as_primitive_opt::<Float64Type>());
+            let needed = b
+                .column_by_name("needed")
+                .and_then(|a| a.as_primitive_opt::<Float64Type>());
+            let detail = req_str(&b, "fields")?;
+            let run = b
+                .column_by_name("run")
+                .and_then(|a| a.as_primitive_opt::<UInt64Type>());
+            for i in 0..b.num_rows() {
+                let (Some(a), Some(bb)) = (g.recs.get(0, ka.value(i)), g.recs.get(0, kb.value(i)))
+                else {
+                    return Err(IdentityError::Corrupt("match of an unknown record".into()));
+                };
+                let fields: Vec<StoredField> = serde_json::from_str(detail.value(i))
+                    .map_err(|e| IdentityError::Corrupt(format!("match fields: {e}")))?;
+                g.matches.push(Match {
+                    a,
+                    b: bb,
+                    score: score.map_or(0.0, |s| s.value(i)),
+                    needed: needed.map_or(0.0, |s| s.value(i)),
+                    fields: fields.into_iter().map(StoredField::into_score).collect(),
+                    run: run.map_or(0, |r| r.value(i)),
+                });
+            }
+        }
+        Ok(g)
+    }
+
+    /// Writes the graph to `dir` as a new generation and switches `CURRENT`
+    /// to it atomically; older generations are removed.
+    pub fn save(&self, dir: &Path) -> Result<(), IdentityError> {
+        std::fs::create_dir_all(dir).map_err(|e| IdentityError::io(dir, e))?;
+        let name = format!("gen-{:06}-{}", self.run, std::process::id());
+        let tmp = dir.join(format!("{name}.tmp"));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| IdentityError::io(&tmp, e))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| IdentityError::io(&tmp, e))?;
+        self.write_ids(&tmp)?;
+        self.write_records(&tmp)?;
+        self.write_edges(&tmp)?;
+        self.write_matches(&tmp)?;
+        let meta = serde_json::to_vec(&Meta {
+            format: 1,
+            run: self.run,
+        })
+        .map_err(|e| IdentityError::Corrupt(e.to_string()))?;
+        write_durable(&tmp.join("meta.json"), &meta)?;
+        let gen = dir.join(&name);
+        if gen.exists() {
+            std::fs::remove_dir_all(&gen).map_err(|e| IdentityError::io(&gen, e))?;
+        }
+        std::fs::rename(&tmp, &gen).map_err(|e| IdentityError::io(&gen, e))?;
+        let cur_tmp = dir.join("CURRENT.tmp");
+        write_durable(&cur_tmp, name.as_bytes())?;
+        let cur = dir.join("CURRENT");
+        std::fs::rename(&cur_tmp, &cur).map_err(|e| IdentityError::io(&cur, e))?;
+        if let Ok(f) = std::fs::File::open(dir) {
+            let _ = f.sync_all();
+        }
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n.starts_with("gen-") && n != name {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write_ids(&self, dir: &Path) -> Result<(), IdentityError> {
+        let mut id = StringBuilder::new();
+        let mut minted = UInt64Builder::new();
+        let mut into = StringBuilder::new();
+        let mut rrun = UInt64Builder::new();
+        let mut erased = BooleanBuilder::new();
+        for (i, b) in self.bids.iter().enumerate() {
+            id.append_value(self.ids.str(i as u32));
+            minted.append_value(b.minted);
+            into.append_option((b.retired_into != NONE).then(|| self.ids.str(b.retired_into)));
+            rrun.append_option((b.retired_into != NONE).then_some(b.retired_run));
+            erased.append_value(b.erased);
+        }
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("braid_id", DataType::Utf8, false),
+            Field::new("minted_run", DataType::UInt64, false),
+            Field::new("retired_into", DataType::Utf8, true),
+            Field::new("retired_run", DataType::UInt64, true),
+            Field::new("erased", DataType::Boolean, false),
+        ]));
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(id.finish()),
+            Arc::new(minted.finish()),
+            Arc::new(into.finish()),
+            Arc::new(rrun.finish()),
+            Arc::new(erased.finish()),
+        ];
+        write(&dir.join("ids.parquet"), schema, cols)
+    }
+
+    fn write_records(&self, dir: &Path) -> Result<(), IdentityError> {
+        let (mut k, mut s, mut b) = (
+            StringBuilder::new(),
+            StringBuilder::new(),
+            StringBuilder::new(),
+        );
+        let (mut n, mut a, mut c, mut p) = (
+            StringBuilder::new(),
+            StringBuilder::new(),
+            StringBuilder::new(),
+            StringBuilder::new(),
+        );
+        let mut bd = Date32Builder::new();
+        for r in 0..self.rec_live.len() {
+            if !self.rec_live[r] {
+                continue;
+            }
+            k.append_value(self.recs.str(r as u32));
+            s.append_value(self.sources.str(self.rec_source[r]));
+            let bid = self.rec_bid[r];
+            b.append_option((bid != NONE).then(|| self.ids.str(bid)));
+            let empty = Profile::default();
+            let prof = match self.rec_profile[r] {
+                NONE => &empty,
+                i => &self.profiles[i as usize],
+            };
+            n.append_option(prof.name.as_deref());
+            a.append_option(prof.address.as_deref());
+            c.append_option(prof.city.as_deref());
+            p.append_option(prof.postcode.as_deref());
+            bd.append_option(prof.birth_date);
+        }
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("record_key", DataType::Utf8, false),
+            Field::new("source", DataType::Utf8, false),
+            Field::new("braid_id", DataType::Utf8, true),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("address", DataType::Utf8, true),
+            Field::new("city", DataType::Utf8, true),
+            Field::new("postcode", DataType::Utf8, true),
+            Field::new("birth_date", DataType::Date32, true),
+        ]));
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(k.finish()),
+            Arc::new(s.finish()),
+            Arc::new(b.finish()),
+            Arc::new(n.finish()),
+            Arc::new(a.finish()),
+            Arc::new(c.finish()),
+            Arc::new(p.finish()),
+            Arc::new(bd.finish()),
+        ];
+        write(&dir.join("records.parquet"), schema, cols)
+    }
+
+    fn write_edges(&self, dir: &Path) -> Result<(), IdentityError> {
+        let n = self.edges.len();
+        let (mut k, mut t, mut v, mut h) = (
+            StringBuilder::with_capacity(n, n * 24),
+            StringBuilder::with_capacity(n, n * 6),
+            StringBuilder::with_capacity(n, n * 20),
+            StringBuilder::new(),
+        );
+        let mut hn = UInt64Builder::new();
+        let (mut f, mut l) = (
+            TimestampMicrosecondBuilder::new(),
+            TimestampMicrosecondBuilder::new(),
+        );
+        for e in &self.edges {
+            k.append_value(self.recs.str(e.rec));
+            t.append_value(&self.types.names[self.vals.tag(e.val) as usize]);
+            v.append_value(self.vals.str(e.val));
+            f.append_option(e.first);
+            l.append_option(e.last);
+            match self.held.get(&e.val) {
+                Some((why, c)) => {
+                    h.append_value(match why {
+                        Held::TooCommon => "too_common",
+                        Held::Conflict => "conflict",
+                    });
+                    hn.append_value(u64::from(*c));
+                }
+                None => {
+                    h.append_null();
+                    hn.append_null();
+                }
+            }
+        }
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("record_key", DataType::Utf8, false),
+            Field::new("id_type", DataType::Utf8, false),
+            Field::new("id_value", DataType::Utf8, false),
+            Field::new("first_seen", ts_type(), true),
+            Field::new("last_seen", ts_type(), true),
+            Field::new("held", DataType::Utf8, true),
+            Field::new("held_records", DataType::UInt64, true),
+        ]));
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(k.finish()),
+            Arc::new(t.finish()),
+            Arc::new(v.finish()),
+            Arc::new(f.finish().with_timezone("UTC")),
+            Arc::new(l.finish().with_timezone("UTC")),
+            Arc::new(h.finish()),
+            Arc::new(hn.finish()),
+        ];
+        write(&dir.join("edges.parquet"), schema, cols)
+    }
+
+    fn write_matches(&self, dir: &Path) -> Result<(), IdentityError> {
+        let (mut a, mut b, mut d) = (
+            StringBuilder::new(),
+            StringBuilder::new(),
+            StringBuilder::new(),
+        );
+        let mut s = Float64Builder::new();
+        let mut nd = Float64Builder::new();
+        let mut r = UInt64Builder::new();
+        for m in &self.matches {
+            nd.append_value(m.needed);
+            a.append_value(self.recs.str(m.a));
+            b.append_value(self.recs.str(m.b));
+            s.append_value(m.score);
+            d.append_value(serde_json::to_string(&m.fields).unwrap_or_else(|_| "[]".into()));
+            r.append_value(m.run);
+        }
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("record_a", DataType::Utf8, false),
+            Field::new("record_b", DataType::Utf8, false),
+            Field::new("score", DataType::Float64, false),
+            Field::new("needed", DataType::Float64, false),
+            Field::new("fields", DataType::Utf8, false),
+            Field::new("run", DataType::UInt64, false),
+        ]));
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(a.finish()),
+            Arc::new(b.finish()),
+            Arc::new(s.finish()),
+            Arc::new(nd.finish()),
+            Arc::new(d.finish()),
+            Arc::new(r.finish()),
+        ];
+        write(&dir.join("matches.parquet"), schema, cols)
+    }
+}
+
+/// A [`FieldScore`] read back (field names owned).
+#[derive(Deserialize)]
+struct StoredField {
+    field: String,
+    level: prob::Level,
+    weight: f64,
+}
+
+impl StoredField {
+    fn into_score(self) -> FieldScore {
+        FieldScore {
+            field: prob::FIELDS
+                .iter()
+                .find(|f| **f == self.field)
+                .copied()
+                .unwrap_or("other"),
+            level: self.level,
+            weight: self.weight,
+        }
+    }
+}
+
+fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) | (None, x) => x,
+    }
+}
+
+fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) | (None, x) => x,
+    }
+}
+
+fn fnv64(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for x in b {
+        h ^= u64::from(*x);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn req_str<'a>(b: &'a RecordBatch, n: &str) -> Result<&'a StringArray, IdentityError> {
+    b.column_by_name(n)
+        .and_then(|a| a.as_string_opt::<i32>())
+        .ok_or_else(|| IdentityError::Corrupt(format!("graph file lacks column {n}")))
+}
+
+fn write_durable(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).map_err(|e| IdentityError::io(path, e))?;
+    f.write_all(bytes).map_err(|e| IdentityError::io(path, e))?;
+    f.sync_all().map_err(|e| IdentityError::io(path, e))
+}
+
+fn write(path: &PathBuf, schema: SchemaRef, cols: Vec<ArrayRef>) -> Result<(), IdentityError> {
+    let batch = RecordBatch::try_new(schema.clone(), cols)
+        .map_err(|e| IdentityError::Corrupt(format!("{}: {e}", path.display())))?;
+    let f = std::fs::File::create(path).map_err(|e| IdentityError::io(path, e))?;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, Some(props))
+        .map_err(|e| IdentityError::Corrupt(format!("{}: {e}", path.display())))?;
+    w.write(&batch)
+        .map_err(|e| IdentityError::Corrupt(format!("{}: {e}", path.display())))?;
+    let f = w
+        .into_inner()
+        .map_err(|e| IdentityError::Corrupt(format!("{}: {e}", path.display())))?;
+    f.sync_all().map_err(|e| IdentityError::io(path, e))
+}
+
+fn read(path: &Path) -> Result<Vec<RecordBatch>, IdentityError> {
+    let f = std::fs::File::open(path).map_err(|e| IdentityError::io(path, e))?;
+    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .and_then(|b| b.with_batch_size(65_536).build())
+        .map_err(|e| IdentityError::Corrupt(format!("{}: {e}", path.display())))?;
+    r.collect::<Result<Vec<_>, _>>()
+        .map_err(|e| IdentityError::Corrupt(format!("{}: {e}", path.display())))
+}

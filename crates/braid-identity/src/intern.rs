@@ -1,0 +1,160 @@
+//! String interning into dense `u32` ids: one byte buffer, one offset per
+//! string and a `hashbrown::HashTable<u32>` keyed by an `ahash` of the bytes.
+//! Interning borrows the caller's bytes (e.g. an Arrow string array's value
+//! buffer) and copies each distinct string once: no allocation per row.
+
+use hashbrown::HashTable;
+
+/// Dense ids for distinct `(tag, string)` pairs, in first-seen order.
+///
+/// The tag (an identifier type's index) is part of the key, so the same
+/// text under two types gets two ids.
+#[derive(Debug, Clone)]
+pub struct Interner {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+    tags: Vec<u16>,
+    table: HashTable<u32>,
+    hasher: ahash::RandomState,
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Interner::with_capacity(0, 0)
+    }
+}
+
+impl Interner {
+    /// An empty interner sized for `n` strings of `bytes` total.
+    pub fn with_capacity(n: usize, bytes: usize) -> Interner {
+        Interner {
+            buf: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(n),
+            tags: Vec::with_capacity(n),
+            table: HashTable::with_capacity(n),
+            // Fixed seeds: lookups only, nothing observable depends on them.
+            hasher: ahash::RandomState::with_seeds(
+                0x243f_6a88_85a3_08d3,
+                0x1319_8a2e_0370_7344,
+                0xa409_3822_299f_31d0,
+                0x082e_fa98_ec4e_6c89,
+            ),
+        }
+    }
+
+    /// Number of distinct strings.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether nothing was interned.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    #[inline]
+    fn hash(hasher: &ahash::RandomState, tag: u16, s: &[u8]) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = hasher.build_hasher();
+        h.write_u16(tag);
+        h.write(s);
+        h.finish()
+    }
+
+    #[inline]
+    fn bytes_of<'a>(buf: &'a [u8], ends: &[usize], id: u32) -> &'a [u8] {
+        let i = id as usize;
+        let start = if i == 0 { 0 } else { ends[i - 1] };
+        &buf[start..ends[i]]
+    }
+
+    /// The id of `s` under `tag`, interning it if new.
+    #[inline]
+    pub fn intern(&mut self, tag: u16, s: &str) -> u32 {
+        let bytes = s.as_bytes();
+        let h = Self::hash(&self.hasher, tag, bytes);
+        let (buf, ends, tags, hasher) = (&self.buf, &self.ends, &self.tags, &self.hasher);
+        let entry = self.table.entry(
+            h,
+            |&id| tags[id as usize] == tag && Self::bytes_of(buf, ends, id) == bytes,
+            |&id| Self::hash(hasher, tags[id as usize], Self::bytes_of(buf, ends, id)),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(o) => *o.get(),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                let id = self.ends.len() as u32;
+                v.insert(id);
+                self.buf.extend_from_slice(bytes);
+                self.ends.push(self.buf.len());
+                self.tags.push(tag);
+                id
+            }
+        }
+    }
+
+    /// The id of `s` under `tag`, if interned.
+    pub fn get(&self, tag: u16, s: &str) -> Option<u32> {
+        let bytes = s.as_bytes();
+        let h = Self::hash(&self.hasher, tag, bytes);
+        self.table
+            .find(h, |&id| {
+                self.tags[id as usize] == tag && Self::bytes_of(&self.buf, &self.ends, id) == bytes
+            })
+            .copied()
+    }
+
+    /// The string of `id`.
+    #[inline]
+    pub fn str(&self, id: u32) -> &str {
+        // Only whole `&str`s are ever appended, so every slice is UTF-8.
+        std::str::from_utf8(Self::bytes_of(&self.buf, &self.ends, id)).unwrap_or_default()
+    }
+
+    /// The tag of `id`.
+    #[inline]
+    pub fn tag(&self, id: u32) -> u16 {
+        self.tags[id as usize]
+    }
+
+    /// A hash of `id`'s tag and bytes that does not depend on the machine
+    /// or the interning order (FNV-1a), for deterministic processing order.
+    pub fn stable_hash(&self, id: u32) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self
+            .tag(id)
+            .to_le_bytes()
+            .iter()
+            .chain(Self::bytes_of(&self.buf, &self.ends, id))
+        {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interns_by_tag_and_text() {
+        let mut i = Interner::default();
+        let a = i.intern(0, "a@x.com");
+        let b = i.intern(1, "a@x.com");
+        let c = i.intern(0, "b@x.com");
+        assert_eq!((a, b, c), (0, 1, 2));
+        assert_eq!(i.intern(0, "a@x.com"), a);
+        assert_eq!(i.get(1, "a@x.com"), Some(b));
+        assert_eq!(i.get(2, "a@x.com"), None);
+        assert_eq!(i.str(c), "b@x.com");
+        assert_eq!(i.tag(b), 1);
+        assert_eq!(i.intern(0, ""), 3);
+        assert_eq!(i.str(3), "");
+        for n in 0..10_000 {
+            i.intern(3, &n.to_string());
+        }
+        assert_eq!(i.get(3, "9999").map(|id| i.str(id)), Some("9999"));
+        assert_eq!(i.len(), 10_004);
+    }
+}
