@@ -41,6 +41,29 @@ done
 export BRAID_TEST_S3_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
 echo "moto on $BRAID_TEST_S3_ENDPOINT (log: $MOTO_LOG)"
 
+step "PostgreSQL server on loopback (postgres connector tests)"
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+PG_BIN="$(pg_bin)"
+if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ] || [ ! -x "$PG_BIN/pg_ctl" ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  PG_BIN="$(pg_bin)"
+fi
+PG_DIR="$(mktemp -d -t braid-pg.XXXXXX)"
+PG_PORT="$(free_port)"
+PG_PASSWORD="braid-test-$RANDOM$RANDOM"
+# initdb and the server refuse to run as root: run them as the `postgres` user the package creates.
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+printf '%s\n' "$PG_PASSWORD" >"$PG_DIR/pw"
+if [ "$(id -u)" = 0 ]; then chown -R postgres "$PG_DIR"; fi
+as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U braid --auth=scram-sha-256 --pwfile="$PG_DIR/pw" \
+  -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log"; exit 1; }
+as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+  -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off" start >/dev/null
+CLEANUP+=("as_pg $PG_BIN/pg_ctl -D $PG_DIR/data -m immediate stop >/dev/null 2>&1; rm -rf $PG_DIR")
+export BRAID_TEST_PG_URL="postgres://braid:$PG_PASSWORD@127.0.0.1:$PG_PORT/postgres"
+echo "PostgreSQL $("$PG_BIN/pg_ctl" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT (log: $PG_DIR/server.log)"
+
 step "rustfmt"
 cargo fmt --all -- --check
 
