@@ -14,8 +14,8 @@
 //! - Incremental reads order by `(cursor, primary key)` and checkpoint after
 //!   every batch. The next run reads the rows after the committed cursor and
 //!   the rows at it whose key is not among the committed boundary keys
-//!   (`cursor >= $1 AND (cursor > $1 OR key <> ALL($2))`): the `(cursor, pk)
-//!   > ($1, $2)` keyset, without skipping a row committed later at the same
+//!   (`cursor >= $1 AND (cursor > $1 OR key <> ALL($2))`): the keyset
+//!   `(cursor, pk) > ($1, $2)`, without skipping a row committed later at the same
 //!   cursor value with a smaller key. Rows whose cursor is NULL are read by
 //!   the first incremental run only (they sort last, and no checkpoint is
 //!   taken among them).
