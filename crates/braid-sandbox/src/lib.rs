@@ -10,12 +10,15 @@
 //! - `POST /_sandbox/square/mutate` `{"object":"orders","count":50,"create":0}`
 //! - `POST /_sandbox/oceanengine/restate` `{"days":3}`, `…/expire_tokens`, `…/extra_field`
 //! - `POST /_sandbox/shopify/mutate` `{"object":"orders","count":50,"create":0}`
+//! - `POST /_sandbox/meta/restate` `{"days":3}` (late conversions for the last days),
+//!   `/_sandbox/meta/leads` `{"create":10}`, `/_sandbox/meta/extra_field` `{"enabled":true}`
 //! - `POST /_sandbox/faults` `{"path_prefix":"/crm/v3/objects/contacts","kind":"status","status":500,"count":2}`
 //!   (kinds: `status`, `repeat_paging`, `truncate`, `delay_ms` with `"ms"`)
 //! - `GET /_sandbox/stats`, `POST /_sandbox/reset`
 
 pub mod commerce;
 pub mod hubspot;
+pub mod meta;
 pub mod oceanengine;
 mod rng;
 pub mod salesforce;
@@ -38,6 +41,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 pub use hubspot::HubSpotConfig;
+pub use meta::MetaConfig;
 pub use oceanengine::OceanEngineConfig;
 pub use salesforce::SalesforceConfig;
 pub use shopify::ShopifyConfig;
@@ -58,6 +62,8 @@ pub struct SandboxConfig {
     pub oceanengine: OceanEngineConfig,
     /// The Shopify emulation.
     pub shopify: ShopifyConfig,
+    /// The Meta Marketing API emulation.
+    pub meta: MetaConfig,
 }
 
 impl Default for SandboxConfig {
@@ -69,6 +75,7 @@ impl Default for SandboxConfig {
             salesforce: SalesforceConfig::default(),
             oceanengine: OceanEngineConfig::default(),
             shopify: ShopifyConfig::default(),
+            meta: MetaConfig::default(),
         }
     }
 }
@@ -93,6 +100,7 @@ impl Sandbox {
             salesforce: salesforce::Salesforce::new(config.salesforce.clone(), config.seed),
             oceanengine: oceanengine::OceanEngine::new(config.oceanengine.clone(), config.seed),
             shopify: shopify::Shopify::new(config.shopify.clone(), config.seed),
+            meta: meta::Meta::new(config.meta.clone(), config.seed),
             // Vendors: your emulation's state here.
             faults: Mutex::new(Vec::new()),
             stats: Mutex::new(Stats::default()),
@@ -106,7 +114,8 @@ impl Sandbox {
             .merge(square::router(state.clone()))
             .merge(salesforce::router(state.clone()))
             .merge(oceanengine::router(state.clone()))
-            .merge(shopify::router(state.clone()));
+            .merge(shopify::router(state.clone()))
+            .merge(meta::router(state.clone()));
         let app = vendors
             .layer(middleware::from_fn_with_state(
                 state.clone(),
@@ -117,6 +126,7 @@ impl Sandbox {
             .merge(salesforce::admin_router())
             .merge(oceanengine::admin_router())
             .merge(shopify::admin_router())
+            .merge(meta::admin_router())
             .route("/_sandbox/faults", post(add_fault))
             .route("/_sandbox/stats", get(stats))
             .route("/_sandbox/reset", post(reset))
@@ -171,6 +181,7 @@ impl Sandbox {
             self.config.seed,
         ));
         env.extend(shopify::demo_env(&base, &self.config.shopify));
+        env.extend(meta::demo_env(&base, &self.config.meta));
         // Vendors: extend with yours.
         env.sort();
         env
@@ -198,6 +209,7 @@ pub(crate) struct AppState {
     pub(crate) salesforce: salesforce::Salesforce,
     pub(crate) oceanengine: oceanengine::OceanEngine,
     pub(crate) shopify: shopify::Shopify,
+    pub(crate) meta: meta::Meta,
     faults: Mutex<Vec<Fault>>,
     stats: Mutex<Stats>,
     /// Per-second request windows by budget name: (second, count).
@@ -293,6 +305,18 @@ impl AppState {
     }
 }
 
+/// `a=1&b=x%20y` as a map, values percent-decoded (`+` is a space).
+pub(crate) fn query_pairs(raw: Option<&str>) -> BTreeMap<String, String> {
+    raw.unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (hubspot::percent_decode(k), hubspot::percent_decode(v))
+        })
+        .collect()
+}
+
 /// How the vendor that owns `path` answers an injected status fault.
 ///
 /// Vendors: add your path prefixes here.
@@ -311,6 +335,9 @@ fn fault_response(state: &AppState, path: &str, status: StatusCode) -> Response 
     }
     if path.starts_with("/admin/api/") {
         return shopify::fault_response(state, status);
+    }
+    if meta::owns(path) {
+        return meta::fault_response(state, status);
     }
     (
         status,
@@ -408,6 +435,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> Response {
     state.salesforce.reset();
     state.oceanengine.reset();
     state.shopify.reset();
+    state.meta.reset();
     // Vendors: reset your mutations here.
     Json(serde_json::json!({"ok": true})).into_response()
 }
