@@ -498,3 +498,111 @@ async fn a_field_added_in_salesforce_lands_as_a_new_column() {
     );
     sb.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_in_mapping_fills_customers_touchpoints_and_orders() {
+    let c = config();
+    let sb = sandbox(c.clone()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = tmp.path().join("wh");
+    let ran = braid_async(
+        run_args(&pipeline(), &wh, &tmp.path().join("r.json")),
+        env(&sb),
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    let unified = |table: &str| {
+        format!(
+            "read_parquet('{}/unified/{table}/salesforce/*.parquet')",
+            wh.display()
+        )
+    };
+    let customers = unified("customers");
+    let rows = duckdb(&format!(
+        "SELECT source_stream, count(*), count(braid_id) FROM {customers} GROUP BY 1 ORDER BY 1"
+    ));
+    assert_eq!(
+        rows,
+        vec![
+            vec![
+                serde_json::json!("Contact"),
+                serde_json::json!(c.salesforce.contacts),
+                serde_json::json!(c.salesforce.contacts)
+            ],
+            vec![
+                serde_json::json!("Lead"),
+                serde_json::json!(c.salesforce.leads),
+                serde_json::json!(c.salesforce.leads)
+            ],
+        ]
+    );
+    assert_eq!(
+        duckdb_int(&format!(
+            "SELECT count(*) FROM {customers} WHERE email <> lower(email) OR phone NOT LIKE '+%'"
+        )),
+        0,
+        "emails lower-cased, phones E.164"
+    );
+    // A Chinese mobile keeps its country code (the org's region is US).
+    let raw_contacts = raw(&wh, "salesforce", "Contact");
+    assert_eq!(
+        duckdb_int(&format!(
+            "SELECT count(*) FROM {raw_contacts} r JOIN {customers} u ON u.source_id = r.Id \
+             WHERE coalesce(r.MobilePhone, r.Phone) LIKE '+86 138%' AND u.phone NOT LIKE '+86138%'"
+        )),
+        0
+    );
+    assert!(
+        duckdb_int(&format!(
+            "SELECT count(*) FROM {customers} WHERE country = 'CN' AND city = '上海'"
+        )) > 0
+    );
+    assert_eq!(
+        duckdb_int(&format!(
+            "SELECT count(*) FROM {customers} WHERE json_extract(extra, '$.IsDeleted')::BOOLEAN"
+        )),
+        duckdb_int(&format!(
+            "SELECT count(*) FROM {raw_contacts} WHERE IsDeleted"
+        )) + duckdb_int(&format!(
+            "SELECT count(*) FROM {} WHERE IsDeleted",
+            raw(&wh, "salesforce", "Lead")
+        )),
+        "recycle-bin records carry IsDeleted in extra"
+    );
+
+    // Campaign members are touchpoints of their contact or lead: one braid_id.
+    let touch = unified("touchpoints");
+    assert_eq!(
+        duckdb_int(&format!("SELECT count(*) FROM {touch} WHERE occurred_at IS NOT NULL AND channel = 'salesforce_campaign'")),
+        c.salesforce.campaign_members as i64
+    );
+    let linked = duckdb_int(&format!(
+        "SELECT count(*) FROM {touch} t JOIN {customers} c ON c.customer_id = t.customer_id WHERE c.braid_id = t.braid_id"
+    ));
+    let with_person = duckdb_int(&format!(
+        "SELECT count(*) FROM {touch} t JOIN {customers} c ON c.customer_id = t.customer_id"
+    ));
+    assert!(with_person > 0);
+    assert_eq!(
+        linked, with_person,
+        "a member and its contact/lead share a braid_id"
+    );
+
+    // Opportunities are orders of accounts: no person.
+    let orders = unified("orders");
+    assert_eq!(
+        duckdb(&format!(
+            "SELECT count(*), count(braid_id), count(*) FILTER (status = 'closedlost') > 0 FROM {orders}"
+        )),
+        vec![vec![
+            serde_json::json!(c.salesforce.opportunities),
+            serde_json::json!(0),
+            serde_json::json!(true)
+        ]]
+    );
+    assert!(
+        !wh.join("quarantine/customers/salesforce").exists(),
+        "nothing quarantined"
+    );
+    sb.shutdown().await;
+}

@@ -424,6 +424,7 @@ fn compile_column(target: &str, spec: &ColumnSpec) -> Result<ColumnSource, (Stri
 pub const BUILTIN: &[(&str, &str)] = &[
     ("hubspot", include_str!("../mappings/hubspot.yaml")),
     ("files", include_str!("../mappings/files.yaml")),
+    ("salesforce", include_str!("../mappings/salesforce.yaml")),
 ];
 
 /// The built-in mapping of `connector`, parsed.

@@ -40,6 +40,15 @@ fn phones_become_e164_with_the_source_region() {
         values::phone("0086 139 3028 4657", None).unwrap(),
         "+8613930284657"
     );
+    // A country code wins over the source's region.
+    assert_eq!(
+        values::phone("+86 138 0888 3381", Some("US")).unwrap(),
+        "+8613808883381"
+    );
+    assert_eq!(
+        values::phone("+1 (800) 555-0100", Some("CN")).unwrap(),
+        "+18005550100"
+    );
     assert!(values::phone("13391773303", None)
         .unwrap_err()
         .contains("no default_region"));

@@ -51,7 +51,10 @@ pub fn phone(raw: &str, default_region: Option<&str>) -> Result<String, String> 
         ),
         None => None,
     };
-    let parsed = phonenumber::parse(region, text).map_err(|e| {
+    // A number with its country code is read without the region: phonenumber
+    // would strip the region's national prefix from it (US: "+86 138…" lost its "1").
+    let parse_region = if text.starts_with('+') { None } else { region };
+    let parsed = phonenumber::parse(parse_region, text).map_err(|e| {
         if region.is_none() && !text.starts_with('+') {
             format!("phone number {raw:?} has no country code and the source has no default_region")
         } else {
