@@ -82,6 +82,9 @@ pub fn convert(
     mapping: &CompiledMapping,
     cx: &SourceContext,
 ) -> Result<Converted, String> {
+    // Dotted names (`customer.id`) read fields of struct columns.
+    let nested = crate::paths::with_nested(raw, &mapping.read_columns())?;
+    let raw = &nested;
     let n = raw.num_rows();
     let table = mapping.table;
     let schema = table.schema();

@@ -17,6 +17,7 @@ pub mod io;
 pub mod layer;
 pub mod mapping;
 mod mart;
+pub mod paths;
 pub mod schema;
 pub mod unify;
 pub mod values;

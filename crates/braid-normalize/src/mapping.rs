@@ -425,6 +425,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("hubspot", include_str!("../mappings/hubspot.yaml")),
     ("files", include_str!("../mappings/files.yaml")),
     ("salesforce", include_str!("../mappings/salesforce.yaml")),
+    ("shopify", include_str!("../mappings/shopify.yaml")),
 ];
 
 /// The built-in mapping of `connector`, parsed.

@@ -25,6 +25,7 @@ impl Registry {
         r.register(Arc::new(braid_connector_rest::RestConnector));
         r.register(Arc::new(braid_connector_salesforce::SalesforceConnector));
         r.register(Arc::new(braid_connector_postgres::PostgresConnector));
+        r.register(Arc::new(braid_connector_shopify::ShopifyConnector));
         r.register(Arc::new(
             braid_connector_files::FilesConnector::with_base_dir(base_dir),
         ));

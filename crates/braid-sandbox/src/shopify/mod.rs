@@ -14,7 +14,10 @@
 //! the leaky-bucket rate limit: a bucket of `bucket_size` calls leaking
 //! `leak_per_second`, reported as `X-Shopify-Shop-Api-Call-Limit: n/40`,
 //! with 429 `{"errors":"Exceeded 2 calls per second for api client. …"}` and
-//! `Retry-After` when full. Cursors are keysets (after this record), so
+//! `Retry-After` when full. `POST /_sandbox/shopify/mutate
+//! {"object","count","create"}` modifies and creates records at one new
+//! `updated_at`; `POST /_sandbox/shopify/extra_field {"name"}` makes every
+//! record carry a field nobody expects. Cursors are keysets (after this record), so
 //! records changing between pages move but are never skipped. No
 //! `rel="previous"` link is sent (readers only go forward).
 
@@ -125,6 +128,8 @@ pub(crate) struct Shopify {
     seed: u64,
     store: Store,
     bucket: Mutex<(f64, Instant)>,
+    /// A field Shopify started sending, on every record (`/_sandbox/shopify/extra_field`).
+    extra_field: Mutex<Option<String>>,
 }
 
 impl Shopify {
@@ -133,6 +138,7 @@ impl Shopify {
             seed,
             store: Store::new(seed, config.customers, config.orders, config.products),
             bucket: Mutex::new((0.0, Instant::now())),
+            extra_field: Mutex::new(None),
             config,
         }
     }
@@ -140,6 +146,7 @@ impl Shopify {
     pub(crate) fn reset(&self) {
         self.store.reset();
         *self.bucket.lock().unwrap_or_else(|p| p.into_inner()) = (0.0, Instant::now());
+        *self.extra_field.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Takes one call from the bucket: the level after it, or the seconds
@@ -493,7 +500,9 @@ pub(crate) fn router(state: Arc<crate::AppState>) -> Router<Arc<crate::AppState>
 }
 
 pub(crate) fn admin_router() -> Router<Arc<crate::AppState>> {
-    Router::new().route("/_sandbox/shopify/mutate", post(mutate))
+    Router::new()
+        .route("/_sandbox/shopify/mutate", post(mutate))
+        .route("/_sandbox/shopify/extra_field", post(extra_field))
 }
 
 /// What the demo's Shopify pipeline reads from the environment.
@@ -764,17 +773,25 @@ async fn list(
         Kind::Orders => "orders",
         Kind::Products => "products",
     };
+    let extra = sh
+        .extra_field
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let mut buf = Vec::with_capacity(rows.len() * 1500 + 32);
     buf.extend_from_slice(format!("{{\"{key}\":[").as_bytes());
     for (k, (i, v)) in rows.iter().enumerate() {
         if k > 0 {
             buf.push(b',');
         }
-        let value = match kind {
+        let mut value = match kind {
             Kind::Customers => sh.customer(*i, *v),
             Kind::Orders => sh.order(*i, *v),
             Kind::Products => sh.product(*i, *v),
         };
+        if let Some(f) = &extra {
+            value[f.as_str()] = json!({"introduced": "2025-01", "values": [1, 2, 3]});
+        }
         // Writing to a Vec cannot fail.
         let _ = serde_json::to_writer(&mut buf, &value);
     }
@@ -836,6 +853,25 @@ async fn mutate(
     let (indices, now) = sh.store.mutate(kind, req.count, req.create);
     let ids: Vec<i64> = indices.iter().map(|i| shopify_id(kind, *i)).collect();
     Json(json!({"ids": ids, "updated_at": sh.ts(now), "updated_at_ms": now})).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct ExtraField {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// From now on every record carries the field `name` (an object nobody
+/// asked for, as when Shopify adds one); `{}` stops it.
+async fn extra_field(
+    State(app): State<Arc<crate::AppState>>,
+    Json(req): Json<ExtraField>,
+) -> Response {
+    *app.shopify
+        .extra_field
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = req.name.clone();
+    Json(json!({"ok": true, "name": req.name})).into_response()
 }
 
 /// Every record's fields as Shopify sends them, for tests: record `index` of `kind`.
