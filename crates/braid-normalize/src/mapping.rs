@@ -426,6 +426,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("files", include_str!("../mappings/files.yaml")),
     ("salesforce", include_str!("../mappings/salesforce.yaml")),
     ("shopify", include_str!("../mappings/shopify.yaml")),
+    ("oceanengine", include_str!("../mappings/oceanengine.yaml")),
 ];
 
 /// The built-in mapping of `connector`, parsed.
