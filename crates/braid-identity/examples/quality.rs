@@ -38,9 +38,16 @@ fn main() {
         data.identifiers.num_rows(),
         data.profiles.num_rows()
     );
+    let mut pcfg = Config::with_probabilistic();
+    if let Some(t) = args.iter().find_map(|a| a.strip_prefix("--threshold=")) {
+        pcfg.probabilistic.as_mut().unwrap().threshold = t.parse().unwrap();
+    }
+    if args.iter().any(|a| a == "--em") {
+        pcfg.probabilistic.as_mut().unwrap().estimate = true;
+    }
     for (name, cfg) in [
         ("deterministic", Config::default()),
-        ("+ probabilistic", Config::with_probabilistic()),
+        ("+ probabilistic", pcfg),
     ] {
         let mut g = Graph::new(cfg);
         g.upsert(&data.identifiers, Some(&data.profiles)).unwrap();
@@ -98,6 +105,107 @@ fn main() {
                         e.1 += u64::from(lab[i] == lab[j]);
                     }
                 }
+            }
+            // The best a profile pass could do: merge every cluster of a
+            // person that holds a profile.
+            let with_profile: std::collections::HashSet<&str> = data
+                .profiles
+                .column(0)
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .collect();
+            let (mut tp_max, mut tpairs) = (0u64, 0u64);
+            let pairs = |n: u64| n * n.saturating_sub(1) / 2;
+            for recs in by_person.values() {
+                tpairs += pairs(recs.len() as u64);
+                let mut cl: HashMap<u64, (u64, bool)> = HashMap::new();
+                for &i in recs {
+                    let e = cl.entry(lab[i]).or_default();
+                    e.0 += 1;
+                    e.1 |= with_profile.contains(data.records[i].as_str());
+                }
+                let merged: u64 = cl.values().filter(|c| c.1).map(|c| c.0).sum();
+                tp_max += pairs(merged)
+                    + cl.values()
+                        .filter(|c| !c.1)
+                        .map(|c| pairs(c.0))
+                        .sum::<u64>();
+            }
+            println!(
+                "  recall if every profiled cluster of a person joined: {:.4}",
+                tp_max as f64 / tpairs as f64
+            );
+            // Missed: best level pattern between two profiled clusters of a person.
+            let pk = data.profiles.column(0).as_string::<i32>();
+            let col = |n: &str| {
+                data.profiles
+                    .column_by_name(n)
+                    .unwrap()
+                    .as_string::<i32>()
+                    .clone()
+            };
+            let (pn, pa, pc, pp) = (col("name"), col("address"), col("city"), col("postcode"));
+            let pb = data
+                .profiles
+                .column_by_name("birth_date")
+                .unwrap()
+                .as_primitive::<arrow_array::types::Date32Type>()
+                .clone();
+            use arrow_array::Array;
+            let mut prep: HashMap<&str, braid_identity::prob::Prepared> = HashMap::new();
+            for i in 0..pk.len() {
+                fn o(a: &arrow_array::StringArray, i: usize) -> Option<&str> {
+                    a.is_valid(i).then(|| a.value(i))
+                }
+                prep.insert(
+                    pk.value(i),
+                    braid_identity::prob::prepare(
+                        o(&pn, i),
+                        o(&pa, i),
+                        o(&pc, i),
+                        o(&pp, i),
+                        pb.is_valid(i).then(|| pb.value(i)),
+                    ),
+                );
+            }
+            let mut hist: std::collections::BTreeMap<String, usize> = Default::default();
+            for recs in by_person.values() {
+                let mut cl: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
+                for &i in recs {
+                    if prep.contains_key(data.records[i].as_str()) {
+                        cl.entry(lab[i]).or_default().push(i);
+                    }
+                }
+                let cls: Vec<_> = cl.values().collect();
+                for x in 0..cls.len() {
+                    for y in x + 1..cls.len() {
+                        let mut best = String::new();
+                        let mut agree = -1i32;
+                        for &i in cls[x] {
+                            for &j in cls[y] {
+                                let l = braid_identity::prob::levels(
+                                    &prep[data.records[i].as_str()],
+                                    &prep[data.records[j].as_str()],
+                                );
+                                let a = l
+                                    .iter()
+                                    .filter(|l| **l == braid_identity::prob::Level::Agree)
+                                    .count() as i32;
+                                if a > agree {
+                                    agree = a;
+                                    best = format!("{:?}", l);
+                                }
+                            }
+                        }
+                        *hist.entry(best).or_default() += 1;
+                    }
+                }
+            }
+            let mut hv: Vec<_> = hist.into_iter().collect();
+            hv.sort_by_key(|x| std::cmp::Reverse(x.1));
+            for (k, v) in hv.iter().take(15) {
+                println!("  missed {v:>5} {k}");
             }
             for ((a, b), (n, ok)) in per {
                 println!(

@@ -504,10 +504,24 @@ impl Graph {
         report: &mut ResolveReport,
     ) {
         let nr = self.rec_live.len();
+        let (email_t, phone_t) = (self.types.get("email"), self.types.get("phone"));
+        let (rstart, ridx) = self.by_record();
         let prepared: Vec<Option<Prepared>> = (0..nr)
             .map(|r| {
                 let p = self.rec_profile[r];
-                (self.rec_live[r] && p != NONE).then(|| self.profiles[p as usize].prepare())
+                (self.rec_live[r] && p != NONE).then(|| {
+                    let mut prep = self.profiles[p as usize].prepare();
+                    for &e in &ridx[rstart[r] as usize..rstart[r + 1] as usize] {
+                        let v = self.edges[e as usize].val;
+                        let t = Some(self.vals.tag(v));
+                        if t == email_t {
+                            prep.emails.push(self.vals.str(v).to_owned());
+                        } else if t == phone_t {
+                            prep.phones.push(self.vals.str(v).to_owned());
+                        }
+                    }
+                    prep
+                })
             })
             .collect();
         let freq = prob::Frequencies::new(prepared.iter().flatten());
@@ -534,7 +548,7 @@ impl Graph {
         } else {
             pcfg.params
         };
-        let mut scored: Vec<(f64, u32, u32, [FieldScore; 5])> = Vec::new();
+        let mut scored: Vec<(f64, u32, u32, [FieldScore; prob::NF])> = Vec::new();
         for &(i, j) in &pairs {
             let (Some(pi), Some(pj)) = (&prepared[i as usize], &prepared[j as usize]) else {
                 continue;
@@ -551,6 +565,14 @@ impl Graph {
                 scored.push((s, i, j, f));
             }
         }
+        if std::env::var_os("BRAID_IDENTITY_DEBUG").is_some() {
+            eprintln!(
+                "prob: {} candidates, cut {cut:.1}, {} over it, {} blocks skipped",
+                pairs.len(),
+                scored.len(),
+                skipped
+            );
+        }
         scored.sort_by(|x, y| {
             y.0.total_cmp(&x.0)
                 .then_with(|| self.recs.str(x.1).cmp(self.recs.str(y.1)))
@@ -565,7 +587,6 @@ impl Graph {
             .enumerate()
             .filter_map(|(t, (r, _))| r.max_per_person.map(|m| (t as u16, m)))
             .collect();
-        let (rstart, ridx) = self.by_record();
         let lim_vals = |g: &Graph, r: u32| -> Vec<u32> {
             ridx[rstart[r as usize] as usize..rstart[r as usize + 1] as usize]
                 .iter()

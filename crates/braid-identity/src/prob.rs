@@ -66,7 +66,18 @@ impl FieldParams {
 }
 
 /// Fields compared, in this order.
-pub const FIELDS: [&str; 5] = ["name", "address", "postcode", "city", "birth_date"];
+pub const FIELDS: [&str; NF] = [
+    "name",
+    "address",
+    "postcode",
+    "city",
+    "birth_date",
+    "email",
+    "phone",
+];
+
+/// Number of compared fields.
+pub const NF: usize = 7;
 
 /// Settings of the probabilistic pass.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,7 +99,7 @@ pub struct ProbConfig {
     pub estimate: bool,
     /// Per field (see [`FIELDS`]): m/u.
     #[serde(default = "default_params")]
-    pub params: [FieldParams; 5],
+    pub params: [FieldParams; NF],
 }
 
 fn default_threshold() -> f64 {
@@ -97,7 +108,7 @@ fn default_threshold() -> f64 {
 fn default_max_block() -> usize {
     500
 }
-fn default_params() -> [FieldParams; 5] {
+fn default_params() -> [FieldParams; NF] {
     [
         // name
         FieldParams {
@@ -123,6 +134,18 @@ fn default_params() -> [FieldParams; 5] {
         FieldParams {
             m: [0.95, 0.0, 0.05],
             u: [0.0001, 0.0, 0.9999],
+        },
+        // email: records reaching this pass share no email, so "agree" is a
+        // near miss (a typo: same domain, edit distance <= 2), "partial" a
+        // related address (one local part contains the other).
+        FieldParams {
+            m: [0.2, 0.15, 0.65],
+            u: [0.000_001, 0.000_05, 0.999_949],
+        },
+        // phone: a near miss is one digit off.
+        FieldParams {
+            m: [0.1, 0.0, 0.9],
+            u: [0.000_01, 0.0, 0.999_99],
         },
     ]
 }
@@ -155,6 +178,10 @@ pub struct Prepared {
     pub city: Option<String>,
     /// Days since the epoch.
     pub birth_date: Option<i32>,
+    /// The record's emails (normalised), for near-miss comparison.
+    pub emails: Vec<String>,
+    /// The record's phones (E.164).
+    pub phones: Vec<String>,
 }
 
 fn is_cjk(c: char) -> bool {
@@ -307,6 +334,8 @@ pub fn prepare(
         postcode: postcode.and_then(|p| clean(p, true)),
         city: city.and_then(|c| clean(c, false)),
         birth_date,
+        emails: Vec::new(),
+        phones: Vec::new(),
     }
 }
 
@@ -348,7 +377,7 @@ fn dice_chars(a: &str, b: &str) -> f64 {
 }
 
 /// Levels of the five fields of two profiles.
-pub fn levels(a: &Prepared, b: &Prepared) -> [Level; 5] {
+pub fn levels(a: &Prepared, b: &Prepared) -> [Level; NF] {
     let name = match (&a.name, &b.name) {
         (Some(x), Some(y)) if a.name_cjk == b.name_cjk => {
             if x == y {
@@ -396,7 +425,52 @@ pub fn levels(a: &Prepared, b: &Prepared) -> [Level; 5] {
         exact(&a.postcode, &b.postcode),
         exact(&a.city, &b.city),
         birth,
+        email_level(&a.emails, &b.emails),
+        phone_level(&a.phones, &b.phones),
     ]
+}
+
+fn email_level(a: &[String], b: &[String]) -> Level {
+    if a.is_empty() || b.is_empty() {
+        return Level::Missing;
+    }
+    let mut best = Level::Disagree;
+    for x in a {
+        for y in b {
+            let (Some((xl, xd)), Some((yl, yd))) = (x.split_once('@'), y.split_once('@')) else {
+                continue;
+            };
+            // john.smith1 and john.smith2 are two people: the digits must agree.
+            if digits(xl) != digits(yl) {
+                continue;
+            }
+            if xd == yd && xl.len().abs_diff(yl.len()) <= 2 && strsim::levenshtein(xl, yl) <= 2 {
+                return Level::Agree;
+            }
+            if xl.len().min(yl.len()) >= 5 && (xl.contains(yl) || yl.contains(xl)) {
+                best = Level::Partial;
+            }
+        }
+    }
+    best
+}
+
+fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
+fn phone_level(a: &[String], b: &[String]) -> Level {
+    if a.is_empty() || b.is_empty() {
+        return Level::Missing;
+    }
+    for x in a {
+        for y in b {
+            if x.len() == y.len() && x.len() >= 8 && strsim::hamming(x, y).is_ok_and(|d| d <= 1) {
+                return Level::Agree;
+            }
+        }
+    }
+    Level::Disagree
 }
 
 /// Value frequencies for term-frequency adjusted `u` of exact agreements.
@@ -437,19 +511,19 @@ impl Frequencies {
 /// Scores two prepared profiles.
 pub fn score(
     cfg: &ProbConfig,
-    params: &[FieldParams; 5],
+    params: &[FieldParams; NF],
     freq: &Frequencies,
     a: &Prepared,
     b: &Prepared,
-) -> (f64, [FieldScore; 5]) {
+) -> (f64, [FieldScore; NF]) {
     let lv = levels(a, b);
     let mut total = 0.0;
     let mut out = [FieldScore {
         field: "",
         level: Level::Missing,
         weight: 0.0,
-    }; 5];
-    for i in 0..5 {
+    }; NF];
+    for i in 0..NF {
         let u_agree = match (i, lv[i]) {
             (0, Level::Agree) => Some(freq.u(&freq.names, &a.name, params[0].u[0])),
             (2, Level::Agree) => Some(freq.u(&freq.postcodes, &a.postcode, params[2].u[0])),
@@ -488,6 +562,20 @@ pub fn block_keys(p: &Prepared) -> Vec<u64> {
     }
     if let (Some(pc), Some(n)) = (&p.postcode, p.number) {
         keys.push(fnv(&format!("h|{pc}|{n}")));
+    }
+    // Emails: a typo leaves either the first or the last four characters of
+    // the local part (and the domain) as they were.
+    for e in &p.emails {
+        if let Some((local, domain)) = e.split_once('@') {
+            let d = digits(local);
+            let chars: Vec<char> = local.chars().filter(|c| !c.is_ascii_digit()).collect();
+            if chars.len() >= 6 {
+                let head: String = chars[..4].iter().collect();
+                let tail: String = chars[chars.len() - 4..].iter().collect();
+                keys.push(fnv(&format!("e<|{domain}|{d}|{head}")));
+                keys.push(fnv(&format!("e>|{domain}|{d}|{tail}")));
+            }
+        }
     }
     keys
 }
@@ -550,10 +638,10 @@ pub fn candidates(
 /// EM estimate of m/u (and the match share) from comparison levels of
 /// candidate pairs, starting at `start`.
 pub fn estimate(
-    start: &[FieldParams; 5],
-    patterns: &[[Level; 5]],
+    start: &[FieldParams; NF],
+    patterns: &[[Level; NF]],
     rounds: usize,
-) -> [FieldParams; 5] {
+) -> [FieldParams; NF] {
     let idx = |l: Level| match l {
         Level::Agree => Some(0),
         Level::Partial => Some(1),
@@ -563,8 +651,8 @@ pub fn estimate(
     let mut params = *start;
     let mut p_match: f64 = 0.1;
     for _ in 0..rounds {
-        let mut m_acc = [[1e-6f64; 3]; 5];
-        let mut u_acc = [[1e-6f64; 3]; 5];
+        let mut m_acc = [[1e-6f64; 3]; NF];
+        let mut u_acc = [[1e-6f64; 3]; NF];
         let mut g_sum = 0.0;
         for pat in patterns {
             let (mut lm, mut lu) = (p_match.ln(), (1.0 - p_match).ln());
@@ -587,7 +675,7 @@ pub fn estimate(
             break;
         }
         p_match = (g_sum / patterns.len() as f64).clamp(1e-6, 1.0 - 1e-6);
-        for f in 0..5 {
+        for f in 0..NF {
             let (ms, us): (f64, f64) = (m_acc[f].iter().sum(), u_acc[f].iter().sum());
             for i in 0..3 {
                 params[f].m[i] = m_acc[f][i] / ms;
@@ -639,6 +727,31 @@ mod tests {
     }
 
     #[test]
+    fn near_miss_emails_and_phones() {
+        let mut a = prepare(None, None, None, None, None);
+        a.emails = vec!["zhangwei88@qq.com".into()];
+        a.phones = vec!["+8613912345678".into()];
+        let mut b = a.clone();
+        b.emails = vec!["zhangwie88@qq.com".into()];
+        b.phones = vec!["+8613912345679".into()];
+        let l = levels(&a, &b);
+        assert_eq!((l[5], l[6]), (Level::Agree, Level::Agree));
+        b.emails = vec!["zhangwei88.work@163.com".into()];
+        b.phones = vec!["+8613000000000".into()];
+        let l = levels(&a, &b);
+        assert_eq!((l[5], l[6]), (Level::Partial, Level::Disagree));
+        let mut c = a.clone();
+        c.emails = vec!["zhangwxi88@qq.com".into()];
+        assert!(block_keys(&a).iter().any(|k| block_keys(&c).contains(k)));
+        c.emails = vec!["zhangwei89@qq.com".into()];
+        assert_eq!(
+            levels(&a, &c)[5],
+            Level::Disagree,
+            "other digits, other person"
+        );
+    }
+
+    #[test]
     fn weights_follow_value_frequency() {
         let cfg = ProbConfig::default();
         let common: Vec<Prepared> = (0..100)
@@ -654,6 +767,7 @@ mod tests {
         assert!(w_rare > w_common, "{w_rare} vs {w_common}");
         assert_eq!(f[0].level, Level::Agree);
         assert_eq!(f[4].level, Level::Missing);
+        assert_eq!(f[5].level, Level::Missing);
         assert_eq!(f[4].weight, 0.0);
     }
 
@@ -676,6 +790,8 @@ mod tests {
                     lv(&mut rng, 0.9),
                     lv(&mut rng, 0.95),
                     Level::Missing,
+                    Level::Missing,
+                    Level::Missing,
                 ]);
             } else {
                 pats.push([
@@ -683,6 +799,8 @@ mod tests {
                     lv(&mut rng, 0.003),
                     lv(&mut rng, 0.3),
                     lv(&mut rng, 0.6),
+                    Level::Missing,
+                    Level::Missing,
                     Level::Missing,
                 ]);
             }

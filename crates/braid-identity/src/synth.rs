@@ -157,37 +157,72 @@ const SURNAMES_CN: &[(&str, &str)] = &[
     ("谢", "Xie"),
     ("宋", "Song"),
 ];
+/// Characters of given names (one or two of them), with pinyin.
 const GIVEN_CN: &[(&str, &str)] = &[
-    ("伟", "Wei"),
-    ("芳", "Fang"),
-    ("娜", "Na"),
-    ("敏", "Min"),
-    ("静", "Jing"),
-    ("丽", "Li"),
-    ("强", "Qiang"),
-    ("磊", "Lei"),
-    ("军", "Jun"),
-    ("洋", "Yang"),
-    ("勇", "Yong"),
-    ("艳", "Yan"),
-    ("杰", "Jie"),
-    ("娟", "Juan"),
-    ("涛", "Tao"),
-    ("明", "Ming"),
-    ("超", "Chao"),
-    ("秀英", "Xiuying"),
-    ("霞", "Xia"),
-    ("平", "Ping"),
-    ("刚", "Gang"),
-    ("桂英", "Guiying"),
-    ("建华", "Jianhua"),
-    ("晓东", "Xiaodong"),
-    ("海燕", "Haiyan"),
-    ("子涵", "Zihan"),
-    ("浩然", "Haoran"),
-    ("雨萱", "Yuxuan"),
+    ("伟", "wei"),
+    ("芳", "fang"),
+    ("娜", "na"),
+    ("敏", "min"),
+    ("静", "jing"),
+    ("丽", "li"),
+    ("强", "qiang"),
+    ("磊", "lei"),
+    ("军", "jun"),
+    ("洋", "yang"),
+    ("勇", "yong"),
+    ("艳", "yan"),
+    ("杰", "jie"),
+    ("娟", "juan"),
+    ("涛", "tao"),
+    ("明", "ming"),
+    ("超", "chao"),
+    ("秀", "xiu"),
+    ("霞", "xia"),
+    ("平", "ping"),
+    ("刚", "gang"),
+    ("英", "ying"),
+    ("华", "hua"),
+    ("建", "jian"),
+    ("晓", "xiao"),
+    ("东", "dong"),
+    ("海", "hai"),
+    ("燕", "yan"),
+    ("子", "zi"),
+    ("涵", "han"),
+    ("浩", "hao"),
+    ("然", "ran"),
+    ("雨", "yu"),
+    ("萱", "xuan"),
+    ("欣", "xin"),
+    ("怡", "yi"),
+    ("宇", "yu"),
+    ("轩", "xuan"),
+    ("梓", "zi"),
+    ("博", "bo"),
+    ("文", "wen"),
+    ("佳", "jia"),
 ];
 const FIRST_EN: &[&str] = &[
+    "Liam",
+    "Noah",
+    "Ava",
+    "Mia",
+    "Lucas",
+    "Chloe",
+    "Ethan",
+    "Grace",
+    "Henry",
+    "Ruby",
+    "Jack",
+    "Isla",
+    "Leo",
+    "Zoe",
+    "Adam",
+    "Hannah",
+    "Ryan",
+    "Alice",
+    "Owen",
+    "Ella",
     "James",
     "Mary",
     "John",
@@ -218,6 +253,26 @@ const FIRST_EN: &[&str] = &[
     "Sophie",
 ];
 const LAST_EN: &[&str] = &[
+    "King",
+    "Wright",
+    "Scott",
+    "Green",
+    "Baker",
+    "Adams",
+    "Nelson",
+    "Hill",
+    "Campbell",
+    "Mitchell",
+    "Roberts",
+    "Carter",
+    "Phillips",
+    "Evans",
+    "Turner",
+    "Torres",
+    "Parker",
+    "Collins",
+    "Edwards",
+    "Stewart",
     "Smith",
     "Johnson",
     "Williams",
@@ -294,6 +349,7 @@ struct Person {
     chinese: bool,
     surname: usize,
     given: usize,
+    given2: Option<usize>,
     emails: Vec<String>,
     phones: Vec<String>,
     wechat: String,
@@ -310,9 +366,16 @@ impl Person {
     fn name(&self, rng: &mut Rng, noise: f64) -> String {
         if self.chinese {
             let (s, sp) = SURNAMES_CN[self.surname];
-            let (g, gp) = GIVEN_CN[self.given];
-            if rng.p(0.25) {
-                // Pinyin, either order.
+            let (g1, p1) = GIVEN_CN[self.given];
+            let (g, gp) = match self.given2 {
+                Some(k) => (
+                    format!("{g1}{}", GIVEN_CN[k].0),
+                    format!("{}{}", capital(p1), GIVEN_CN[k].1),
+                ),
+                None => (g1.to_owned(), capital(p1)),
+            };
+            if rng.p(0.1) {
+                // Pinyin, either order (an international shop's form).
                 if rng.p(0.5) {
                     format!("{sp} {gp}")
                 } else {
@@ -358,6 +421,14 @@ impl Person {
             let street = if rng.p(0.5) { long } else { short };
             (format!("{} {street}", self.number), city.to_owned())
         }
+    }
+}
+
+fn capital(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 
@@ -493,6 +564,7 @@ pub fn generate(cfg: &SynthConfig) -> Synth {
             chinese,
             surname,
             given,
+            given2: (chinese && rng.p(0.7)).then(|| rng.below(GIVEN_CN.len())),
             emails,
             phones,
             wechat: format!("o6_{:016x}", rng.next_u64()),
@@ -659,12 +731,12 @@ pub fn generate(cfg: &SynthConfig) -> Synth {
             o.profile(
                 &key,
                 "pos",
-                rng.p(0.6).then(|| p.name(&mut rng, nz)),
+                // Members register a name and a birthday (birthday offers).
+                rng.p(0.8).then(|| p.name(&mut rng, nz)),
                 None,
                 Some(city),
                 rng.p(0.3).then(|| p.postcode.clone()),
-                // Birthday offers.
-                rng.p(0.4).then_some(p.birth),
+                rng.p(0.6).then_some(p.birth),
             );
             o.records.push(key);
             o.truth.push(pi as u32);
@@ -683,16 +755,16 @@ pub fn generate(cfg: &SynthConfig) -> Synth {
             o.profile(
                 &key,
                 "wechat",
-                rng.p(0.5).then(|| p.name(&mut rng, nz)),
+                rng.p(0.7).then(|| p.name(&mut rng, nz)),
                 None,
                 rng.p(0.9).then_some(city),
                 None,
-                rng.p(0.4).then_some(p.birth),
+                rng.p(0.6).then_some(p.birth),
             );
             o.records.push(key);
             o.truth.push(pi as u32);
         }
-        // Ads: a lead or click with a device, sometimes an email.
+        // Ads: lead-form submissions with the click and the device.
         if rng.p(0.35) {
             seq[4] += 1;
             let key = format!("ads/clicks/K{:08}", seq[4]);
@@ -706,13 +778,23 @@ pub fn generate(cfg: &SynthConfig) -> Synth {
             if rng.p(0.9) {
                 o.id(&key, "ads", "device_id", &p.device, at);
             }
-            // Lead forms ask for an email, sometimes a phone.
-            if rng.p(0.6) {
+            // Lead forms ask for a phone and a name, often an email.
+            if rng.p(0.5) {
                 o.id(&key, "ads", "email", &email(&mut rng), at);
             }
-            if rng.p(0.3) {
+            if rng.p(0.75) {
                 o.id(&key, "ads", "phone", rng.pick(&p.phones).as_str(), at);
             }
+            let (_, city) = p.address(&mut rng);
+            o.profile(
+                &key,
+                "ads",
+                rng.p(0.7).then(|| p.name(&mut rng, nz)),
+                None,
+                rng.p(0.6).then_some(city),
+                None,
+                None,
+            );
             o.records.push(key);
             o.truth.push(pi as u32);
         }

@@ -189,7 +189,7 @@ fn graph_matches_stitch_and_probabilistic_pass_lifts_f1() {
     let m = &e["probabilistic"][0];
     assert!(m["score"].as_f64().unwrap() >= m["needed"].as_f64().unwrap());
     assert!(m["needed"].as_f64().unwrap() > ProbConfig::default().threshold);
-    assert_eq!(m["fields"].as_array().unwrap().len(), 5);
+    assert_eq!(m["fields"].as_array().unwrap().len(), prob::NF);
 }
 
 #[test]
