@@ -461,6 +461,10 @@ impl Source for AirbyteSource {
         })
     }
 
+    fn durable_resume(&self) -> bool {
+        true
+    }
+
     async fn read(&self, request: ReadRequest) -> Result<MessageStream> {
         let streams = self.streams().await?;
         let files = Files::new(AIRBYTE_PREFIX)?;

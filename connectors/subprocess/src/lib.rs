@@ -36,7 +36,7 @@ mod filter;
 mod process;
 pub mod records;
 pub mod schema;
-// mod singer;
+mod singer;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -50,7 +50,7 @@ pub use config::{
 };
 pub use filter::ResendFilter;
 pub use process::CommandSpec;
-// pub use singer::{SingerConnector, SingerSource};
+pub use singer::{SingerConnector, SingerSource};
 
 /// The connector-name prefix of Airbyte sources (`airbyte:<command>`).
 pub const AIRBYTE_PREFIX: &str = "airbyte";

@@ -67,4 +67,15 @@ pub trait Source: Send + Sync {
     fn restates_from(&self, _stream: &str, _committed: &StreamState) -> Option<CursorValue> {
         None
     }
+
+    /// Whether checkpoint `resume` values are the connector's own durable
+    /// state (Airbyte and Singer state: what the next run starts from) rather
+    /// than a position inside one read. When `true`, the runtime keeps the
+    /// last committed `resume` of an incremental stream after a complete read
+    /// instead of clearing it; a full-refresh stream's is still cleared, so
+    /// a completed full refresh starts over and only an interrupted one
+    /// resumes. Default `false`.
+    fn durable_resume(&self) -> bool {
+        false
+    }
 }

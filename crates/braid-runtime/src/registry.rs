@@ -4,10 +4,15 @@ use std::sync::Arc;
 
 use braid_core::Connector;
 
+/// Makes the connector of a `<prefix>:<argument>` name (e.g. the command of
+/// `airbyte:source-faker`).
+pub type ConnectorFamily = Arc<dyn Fn(&str) -> Arc<dyn Connector> + Send + Sync>;
+
 /// The connectors a runtime can build sources from, by name.
 #[derive(Clone, Default)]
 pub struct Registry {
     connectors: BTreeMap<String, Arc<dyn Connector>>,
+    families: BTreeMap<String, ConnectorFamily>,
 }
 
 impl Registry {
@@ -30,7 +35,32 @@ impl Registry {
         r.register(Arc::new(
             braid_connector_files::FilesConnector::with_base_dir(base_dir),
         ));
+        let dir = base_dir.to_path_buf();
+        r.register_family(
+            braid_connector_subprocess::AIRBYTE_PREFIX,
+            Arc::new(move |command| {
+                Arc::new(braid_connector_subprocess::AirbyteConnector::new(
+                    command,
+                    Some(dir.clone()),
+                ))
+            }),
+        );
+        let dir = base_dir.to_path_buf();
+        r.register_family(
+            braid_connector_subprocess::SINGER_PREFIX,
+            Arc::new(move |command| {
+                Arc::new(braid_connector_subprocess::SingerConnector::new(
+                    command,
+                    Some(dir.clone()),
+                ))
+            }),
+        );
         r
+    }
+
+    /// Adds a family of connectors named `<prefix>:<argument>`.
+    pub fn register_family(&mut self, prefix: &str, family: ConnectorFamily) {
+        self.families.insert(prefix.to_owned(), family);
     }
 
     /// Adds (or replaces) a connector under its spec name.
@@ -38,13 +68,23 @@ impl Registry {
         self.connectors.insert(connector.spec().name, connector);
     }
 
-    /// The connector named `name`.
-    pub fn get(&self, name: &str) -> Option<&Arc<dyn Connector>> {
-        self.connectors.get(name)
+    /// The connector named `name`: a registered one, or one of a family
+    /// (`airbyte:<command>`).
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Connector>> {
+        if let Some(c) = self.connectors.get(name) {
+            return Some(c.clone());
+        }
+        let (prefix, argument) = name.split_once(':')?;
+        let family = self.families.get(prefix)?;
+        Some(family(argument.trim()))
     }
 
-    /// Names of every registered connector.
-    pub fn names(&self) -> Vec<&str> {
-        self.connectors.keys().map(String::as_str).collect()
+    /// Names of every registered connector, families as `<prefix>:<…>`.
+    pub fn names(&self) -> Vec<String> {
+        self.connectors
+            .keys()
+            .cloned()
+            .chain(self.families.keys().map(|p| format!("{p}:<command>")))
+            .collect()
     }
 }

@@ -465,6 +465,7 @@ async fn run_source(
             options: options.clone(),
             commit_every_bytes: pipeline.options.commit_every_bytes,
             commit_every: Duration::from_secs(pipeline.options.commit_every_seconds),
+            durable_resume: source.durable_resume(),
         };
         // Streams whose source re-reads (restates) a range below its cursor.
         let restated: BTreeMap<String, braid_core::CursorValue> = streams
@@ -602,6 +603,8 @@ struct WriterContext {
     options: RunOptions,
     commit_every_bytes: u64,
     commit_every: Duration,
+    /// The source's `resume` is its durable state (`Source::durable_resume`).
+    durable_resume: bool,
 }
 
 struct Slot {
@@ -837,8 +840,10 @@ fn commit(
         let staged_rows: u64 = slot.staged.iter().map(|f| f.rows).sum();
         let before = slot.tracker.committed().records_committed;
         let total = before + slot.rows_committed + staged_rows;
-        // At the end of a complete read the stream is done: no resume point.
-        let resume = if at_end {
+        // At the end of a complete read the stream is done: no resume point,
+        // unless the resume is the connector's own state of an incremental stream.
+        let keep = ctx.durable_resume && slot.configured.sync_mode == SyncMode::Incremental;
+        let resume = if at_end && !keep {
             None
         } else {
             slot.last_resume.clone()
