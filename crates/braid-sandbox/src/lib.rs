@@ -10,6 +10,7 @@
 //! - `POST /_sandbox/square/mutate` `{"object":"orders","count":50,"create":0}`
 //! - `POST /_sandbox/oceanengine/restate` `{"days":3}`, `…/expire_tokens`, `…/extra_field`
 //! - `POST /_sandbox/shopify/mutate` `{"object":"orders","count":50,"create":0}`
+//! - `POST /_sandbox/woocommerce/mutate` `{"object":"orders","count":50,"create":0}`
 //! - `POST /_sandbox/meta/restate` `{"days":3}` (late conversions for the last days),
 //!   `/_sandbox/meta/leads` `{"create":10}`, `/_sandbox/meta/extra_field` `{"enabled":true}`
 //! - `POST /_sandbox/faults` `{"path_prefix":"/crm/v3/objects/contacts","kind":"status","status":500,"count":2}`
@@ -24,6 +25,7 @@ mod rng;
 pub mod salesforce;
 pub mod shopify;
 pub mod square;
+pub mod woocommerce;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -46,6 +48,7 @@ pub use oceanengine::OceanEngineConfig;
 pub use salesforce::SalesforceConfig;
 pub use shopify::ShopifyConfig;
 pub use square::SquareConfig;
+pub use woocommerce::WooCommerceConfig;
 
 /// What the sandbox serves.
 #[derive(Debug, Clone)]
@@ -62,6 +65,8 @@ pub struct SandboxConfig {
     pub oceanengine: OceanEngineConfig,
     /// The Shopify emulation.
     pub shopify: ShopifyConfig,
+    /// The WooCommerce emulation.
+    pub woocommerce: WooCommerceConfig,
     /// The Meta Marketing API emulation.
     pub meta: MetaConfig,
 }
@@ -75,6 +80,7 @@ impl Default for SandboxConfig {
             salesforce: SalesforceConfig::default(),
             oceanengine: OceanEngineConfig::default(),
             shopify: ShopifyConfig::default(),
+            woocommerce: WooCommerceConfig::default(),
             meta: MetaConfig::default(),
         }
     }
@@ -100,6 +106,7 @@ impl Sandbox {
             salesforce: salesforce::Salesforce::new(config.salesforce.clone(), config.seed),
             oceanengine: oceanengine::OceanEngine::new(config.oceanengine.clone(), config.seed),
             shopify: shopify::Shopify::new(config.shopify.clone(), config.seed),
+            woocommerce: woocommerce::WooCommerce::new(config.woocommerce.clone(), config.seed),
             meta: meta::Meta::new(config.meta.clone(), config.seed),
             // Vendors: your emulation's state here.
             faults: Mutex::new(Vec::new()),
@@ -115,6 +122,7 @@ impl Sandbox {
             .merge(salesforce::router(state.clone()))
             .merge(oceanengine::router(state.clone()))
             .merge(shopify::router(state.clone()))
+            .merge(woocommerce::router(state.clone()))
             .merge(meta::router(state.clone()));
         let app = vendors
             .layer(middleware::from_fn_with_state(
@@ -126,6 +134,7 @@ impl Sandbox {
             .merge(salesforce::admin_router())
             .merge(oceanengine::admin_router())
             .merge(shopify::admin_router())
+            .merge(woocommerce::admin_router())
             .merge(meta::admin_router())
             .route("/_sandbox/faults", post(add_fault))
             .route("/_sandbox/stats", get(stats))
@@ -181,6 +190,7 @@ impl Sandbox {
             self.config.seed,
         ));
         env.extend(shopify::demo_env(&base, &self.config.shopify));
+        env.extend(woocommerce::demo_env(&base, &self.config.woocommerce));
         env.extend(meta::demo_env(&base, &self.config.meta));
         // Vendors: extend with yours.
         env.sort();
@@ -209,6 +219,7 @@ pub(crate) struct AppState {
     pub(crate) salesforce: salesforce::Salesforce,
     pub(crate) oceanengine: oceanengine::OceanEngine,
     pub(crate) shopify: shopify::Shopify,
+    pub(crate) woocommerce: woocommerce::WooCommerce,
     pub(crate) meta: meta::Meta,
     faults: Mutex<Vec<Fault>>,
     stats: Mutex<Stats>,
@@ -336,6 +347,9 @@ fn fault_response(state: &AppState, path: &str, status: StatusCode) -> Response 
     if path.starts_with("/admin/api/") {
         return shopify::fault_response(state, status);
     }
+    if path.starts_with("/wp-json/") {
+        return woocommerce::fault_response(status);
+    }
     if meta::owns(path) {
         return meta::fault_response(state, status);
     }
@@ -435,6 +449,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> Response {
     state.salesforce.reset();
     state.oceanengine.reset();
     state.shopify.reset();
+    state.woocommerce.reset();
     state.meta.reset();
     // Vendors: reset your mutations here.
     Json(serde_json::json!({"ok": true})).into_response()
