@@ -427,6 +427,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("salesforce", include_str!("../mappings/salesforce.yaml")),
     ("shopify", include_str!("../mappings/shopify.yaml")),
     ("oceanengine", include_str!("../mappings/oceanengine.yaml")),
+    ("meta_ads", include_str!("../mappings/meta_ads.yaml")),
 ];
 
 /// The built-in mapping of `connector`, parsed.

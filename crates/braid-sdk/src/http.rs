@@ -19,6 +19,14 @@ pub type ErrorBodyParser = fn(&[u8]) -> Option<String>;
 /// `None` when the body is a success.
 pub type EnvelopeCheck = fn(&[u8]) -> Option<EnvelopeError>;
 
+/// Classifies a non-2xx response by what its body and headers say, for
+/// vendors whose status does not tell (Meta answers throttling with HTTP 400
+/// and error code 17/80004/613, and says in `x-business-use-case-usage` how
+/// long to wait). `None` falls back to classifying by status. A returned wait
+/// is the least delay before the retry, as with `Retry-After`.
+pub type ErrorClassifier =
+    fn(StatusCode, &HeaderMap, &[u8]) -> Option<(EnvelopeError, Option<Duration>)>;
+
 /// An error a vendor sent with HTTP 200, classified so the client retries it
 /// (rate limits, transient failures) or fails at once (auth, bad request).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +64,8 @@ pub struct HttpConfig {
     pub error_message: ErrorBodyParser,
     /// Checks 2xx bodies for errors sent with HTTP 200, if the vendor does that.
     pub envelope: Option<EnvelopeCheck>,
+    /// Classifies non-2xx responses by their body, if the status does not tell.
+    pub classify: Option<ErrorClassifier>,
 }
 
 impl HttpConfig {
@@ -72,6 +82,7 @@ impl HttpConfig {
             user_agent: concat!("braid/", env!("CARGO_PKG_VERSION")).into(),
             error_message: message_field,
             envelope: None,
+            classify: None,
         }
     }
 }
@@ -325,6 +336,40 @@ impl HttpClient {
             }
         });
         let message = format!("HTTP {}: {vendor}", status.as_u16());
+        if let Some((verdict, wait)) = self
+            .inner
+            .config
+            .classify
+            .and_then(|classify| classify(status, &headers, &body))
+        {
+            let retry_after = wait.or_else(|| retry_after(&headers));
+            let error = match verdict {
+                EnvelopeError::RateLimit(m) => {
+                    self.inner
+                        .stats
+                        .rate_limited
+                        .fetch_add(1, Ordering::Relaxed);
+                    Error::RateLimit {
+                        endpoint,
+                        message: format!("HTTP {}: {m}", status.as_u16()),
+                        retry_after,
+                    }
+                }
+                EnvelopeError::Transient(m) => Error::Transient {
+                    endpoint,
+                    message: format!("HTTP {}: {m}", status.as_u16()),
+                },
+                EnvelopeError::Auth(m) => Error::Auth {
+                    endpoint,
+                    message: format!("HTTP {}: {m}", status.as_u16()),
+                },
+                EnvelopeError::Fatal(m) => Error::Config(format!(
+                    "{endpoint} refused the request: HTTP {}: {m}",
+                    status.as_u16()
+                )),
+            };
+            return Err(Attempt { error, retry_after });
+        }
         let retry_after = retry_after(&headers);
         let error = match status.as_u16() {
             401 => Error::Auth { endpoint, message },
@@ -532,6 +577,41 @@ mod tests {
         assert!(matches!(e, Error::Transient { .. }), "{e:?}");
         assert!(e.to_string().contains("cannot connect"), "{e}");
         assert!(!e.to_string().contains("SECRET"), "{e}");
+    }
+
+    fn throttled_400(
+        status: StatusCode,
+        _h: &HeaderMap,
+        body: &[u8],
+    ) -> Option<(EnvelopeError, Option<Duration>)> {
+        (status == StatusCode::BAD_REQUEST && body.starts_with(b"throttled")).then(|| {
+            (
+                EnvelopeError::RateLimit("throttled".into()),
+                Some(Duration::from_millis(30)),
+            )
+        })
+    }
+
+    #[tokio::test]
+    async fn a_classifier_turns_a_vendor_400_into_a_retried_rate_limit() {
+        let (url, hits) = server(vec![(400, "throttled", None), (400, "throttled", None)]).await;
+        let mut cfg = fast(&url);
+        cfg.classify = Some(throttled_400);
+        let c = HttpClient::new(cfg).unwrap();
+        let r = c.send(|h| h.get(c.url("/x"))).await.unwrap();
+        assert_eq!(r.attempts, 3);
+        assert_eq!(c.stats().rate_limited.load(Ordering::Relaxed), 2);
+        // Other 400s still fail at once.
+        let (url, hits2) = server(vec![(400, "bad field", None)]).await;
+        let mut cfg = fast(&url);
+        cfg.classify = Some(throttled_400);
+        let c = HttpClient::new(cfg).unwrap();
+        let e = c.send(|h| h.get(c.url("/x"))).await.unwrap_err();
+        assert!(matches!(e, Error::Config(_)), "{e:?}");
+        assert_eq!(
+            (hits.load(Ordering::SeqCst), hits2.load(Ordering::SeqCst)),
+            (3, 1)
+        );
     }
 
     #[test]

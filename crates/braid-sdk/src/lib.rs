@@ -20,7 +20,9 @@ pub use braid_plugin as plugin;
 pub mod report_window;
 
 pub use braid_core::*;
-pub use http::{EnvelopeCheck, EnvelopeError, HttpClient, HttpConfig, HttpResponse, HttpStats};
+pub use http::{
+    EnvelopeCheck, EnvelopeError, ErrorClassifier, HttpClient, HttpConfig, HttpResponse, HttpStats,
+};
 pub use json_page::{JsonPage, JsonPageDecoder};
 pub use oauth::{AccessToken, Grant, OAuth2, TokenCache, TokenFetcher};
 pub use paging::{next_link, PageTokenGuard};
