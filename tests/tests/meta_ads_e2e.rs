@@ -226,10 +226,14 @@ async fn full_landing_then_incremental_restates_the_lookback_days_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_server_errors_timeouts_and_a_new_field_are_survived() {
-    let sb = sandbox(config()).await;
+    // A small call budget: the ad account answers code 80004 past it.
+    let mut cfg = config();
+    cfg.meta.calls_per_second = Some(3);
+    let sb = sandbox(cfg).await;
     let tmp = tempfile::tempdir().unwrap();
     let wh = tmp.path().join("wh");
     let act = format!("/v21.0/act_{}", config().meta.account_id);
+    // An injected 429 is answered as Meta throttles an app: HTTP 400, code 17.
     admin(&sb, "/_sandbox/faults", serde_json::json!({"path_prefix": format!("{act}/insights"), "kind": "status", "status": 429, "count": 4})).await;
     admin(&sb, "/_sandbox/faults", serde_json::json!({"path_prefix": format!("{act}/adsets"), "kind": "status", "status": 503, "count": 2})).await;
     admin(&sb, "/_sandbox/faults", serde_json::json!({"path_prefix": format!("{act}/campaigns"), "kind": "delay_ms", "ms": 3000, "count": 1})).await;
@@ -250,24 +254,24 @@ async fn throttling_server_errors_timeouts_and_a_new_field_are_survived() {
     let ran = braid_async(run_args(&file, &wh, &r), env(&sb, TOKEN, 4)).await;
     assert_eq!(ran.code, 0, "{}", ran.all());
     let rep = report(&r);
+    let retries = |s: &str| stream_report(&rep, s)["retries"].as_u64().unwrap();
+    assert!(retries("ad_insights") >= 4, "{rep}");
+    assert!(retries("adsets") >= 2, "{rep}");
+    assert!(retries("campaigns") >= 1, "{rep}");
+    let stats = reqwest::get(format!("{}/_sandbox/stats", sb.base_url()))
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
     assert!(
-        stream_report(&rep, "ad_insights")["retries"]
-            .as_u64()
-            .unwrap()
-            >= 4,
-        "{rep}"
+        stats["by_status"]["400"].as_u64().unwrap_or(0) > 4,
+        "the account budget throttled some calls (code 80004): {stats}"
     );
-    assert!(
-        stream_report(&rep, "adsets")["retries"].as_u64().unwrap() >= 2,
-        "{rep}"
-    );
-    assert!(
-        stream_report(&rep, "campaigns")["retries"]
-            .as_u64()
-            .unwrap()
-            >= 1,
-        "{rep}"
-    );
+    assert!(ran.stderr.contains("code 17"), "{}", ran.stderr);
+    assert!(ran.stderr.contains("code 80004"), "{}", ran.stderr);
+    assert!(!ran.all().contains(TOKEN), "the token leaked");
+    // Every record once.
     let ins = raw(&wh, "meta", "ad_insights");
     assert_eq!(
         duckdb_int(&format!("SELECT count(*) FROM {ins}")),
@@ -275,25 +279,71 @@ async fn throttling_server_errors_timeouts_and_a_new_field_are_survived() {
     );
     assert_eq!(
         duckdb_int(&format!(
-            "SELECT count(DISTINCT id) FROM {}",
-            raw(&wh, "meta", "ads")
+            "SELECT count(DISTINCT (ad_id, date_start)) FROM {ins}"
         )),
-        ads()
+        5 * ads()
     );
-    assert!(
-        ran.stderr.contains("80004")
-            || ran.stderr.contains("code 17")
-            || ran.all().contains("rate limited"),
-        "{}",
-        ran.stderr
-    );
+    for (stream, n) in [("ads", ads()), ("adsets", 8), ("campaigns", 4), ("leads", 300)] {
+        let t = raw(&wh, "meta", stream);
+        assert_eq!(duckdb_int(&format!("SELECT count(*) FROM {t}")), n, "{stream}");
+        assert_eq!(
+            duckdb_int(&format!("SELECT count(DISTINCT id) FROM {t}")),
+            n,
+            "{stream}"
+        );
+    }
 
-    // A truncated page fails with a data error naming the path; nothing of the stream lands.
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_bodies_are_fetched_again_and_a_page_that_stays_cut_fails() {
+    let sb = sandbox(config()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = tmp.path().join("wh");
+    let act = format!("/v21.0/act_{}", config().meta.account_id);
+    // A page of ad sets, of insights and of leads end halfway (a cut connection).
+    admin(&sb, "/_sandbox/faults", serde_json::json!({"path_prefix": format!("{act}/adsets"), "kind": "truncate", "count": 1})).await;
+    admin(&sb, "/_sandbox/faults", serde_json::json!({"path_prefix": format!("{act}/insights"), "kind": "truncate", "count": 2})).await;
+    let form = braid_sandbox::meta::data::meta_id(braid_sandbox::meta::data::Kind::Form, 0);
+    admin(&sb, "/_sandbox/faults", serde_json::json!({"path_prefix": format!("/v21.0/{form}/leads"), "kind": "truncate", "count": 1})).await;
+    let r = tmp.path().join("r.json");
+    let ran = braid_async(run_args(&pipeline(), &wh, &r), env(&sb, TOKEN, 4)).await;
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    let rep = report(&r);
+    let retries = |s: &str| stream_report(&rep, s)["retries"].as_u64().unwrap();
+    assert!(retries("adsets") >= 1, "{rep}");
+    assert!(retries("ad_insights") >= 2, "{rep}");
+    assert!(retries("leads") >= 1, "{rep}");
+    let ins = raw(&wh, "meta", "ad_insights");
+    assert_eq!(
+        duckdb_int(&format!(
+            "SELECT count(*) FROM {ins}"
+        )),
+        5 * ads()
+    );
+    assert_eq!(
+        duckdb_int(&format!(
+            "SELECT count(DISTINCT (ad_id, date_start)) FROM {ins}"
+        )),
+        5 * ads()
+    );
+    for (stream, n) in [("adsets", 8), ("leads", 300)] {
+        let t = raw(&wh, "meta", stream);
+        assert_eq!(duckdb_int(&format!("SELECT count(*) FROM {t}")), n, "{stream}");
+        assert_eq!(
+            duckdb_int(&format!("SELECT count(DISTINCT id) FROM {t}")),
+            n,
+            "{stream}"
+        );
+    }
+
+    // A page that stays cut fails with a data error naming the path; nothing of the stream lands.
     let wh2 = tmp.path().join("wh2");
     admin(
         &sb,
         "/_sandbox/faults",
-        serde_json::json!({"path_prefix": format!("{act}/adsets"), "kind": "truncate", "count": 1}),
+        serde_json::json!({"path_prefix": format!("{act}/adsets"), "kind": "truncate", "count": 3}),
     )
     .await;
     let ran = braid_async(
@@ -301,13 +351,45 @@ async fn throttling_server_errors_timeouts_and_a_new_field_are_survived() {
         env(&sb, TOKEN, 4),
     )
     .await;
-    assert_ne!(ran.code, 0, "{}", ran.all());
+    assert_eq!(ran.code, 4, "source errors exit 4: {}", ran.all());
+    assert_eq!(report(&tmp.path().join("r2.json"))["error"]["kind"], "data");
     assert!(
-        ran.stderr.contains("/adsets") && ran.stderr.contains("invalid JSON"),
+        ran.stderr.contains("/adsets") && ran.stderr.contains("after 3 fetches"),
         "{}",
         ran.stderr
     );
     assert!(!wh2.join("raw/meta/adsets").exists());
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_cursor_stops_the_read() {
+    let mut cfg = config();
+    cfg.meta.campaigns = 40;
+    let sb = sandbox(cfg).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = tmp.path().join("wh");
+    let act = format!("/v21.0/act_{}", config().meta.account_id);
+    // Meta hands back the cursor it was sent: the read stops rather than loop.
+    admin(&sb, "/_sandbox/faults", serde_json::json!({"path_prefix": format!("{act}/campaigns"), "kind": "repeat_paging", "count": 2})).await;
+    let yaml = std::fs::read_to_string(pipeline())
+        .unwrap()
+        .replace("job_poll_ms:", "page_size: 25\n      job_poll_ms:");
+    let file = tmp.path().join("meta.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let ran = braid_async(
+        run_args(&file, &wh, &tmp.path().join("r1.json")),
+        env(&sb, TOKEN, 2),
+    )
+    .await;
+    assert_eq!(ran.code, 4, "{}", ran.all());
+    assert!(
+        ran.stderr.contains("campaigns") && ran.stderr.contains("same page token twice"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(report(&tmp.path().join("r1.json"))["error"]["kind"], "data");
+    assert!(!wh.join("raw/meta/campaigns").exists());
     sb.shutdown().await;
 }
 

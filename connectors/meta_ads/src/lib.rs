@@ -425,26 +425,70 @@ fn decoder(stream: &str) -> Result<JsonPageDecoder> {
     .map_err(|e| Error::Internal(format!("arrow-json decoder: {e}")))
 }
 
-/// One decoded page: its rows in the stream schema, and the cursor of the next page.
-fn decode_page(
-    decoder: &mut JsonPageDecoder,
+/// Fetches of one page whose body does not decode (a cut connection) before the read fails.
+const PAGE_ATTEMPTS: u32 = 3;
+
+/// One page: its rows in the stream schema, the cursor of the next page, and
+/// the retries it took (HTTP retries and fetches again after a body that did
+/// not decode).
+struct Page {
+    batch: RecordBatch,
+    next: Option<String>,
+    retries: u64,
+}
+
+/// What a page is decoded into.
+struct PageContext<'a> {
     kind: Kind,
-    schema: &SchemaRef,
-    account: &Account,
-    counted: &[String],
-    what: &str,
-    body: &[u8],
-) -> Result<(RecordBatch, Option<String>)> {
-    let name = kind.name();
-    let page = decoder
-        .decode(body)
-        .map_err(|e| Error::data(name, format!("{what}: {e}")))?;
-    let batch = schema::to_stream(name, &page.records, schema, account, counted)
-        .map_err(|e| Error::data(name, format!("{what}: {e}")))?;
-    let mut values = page.values.into_iter();
-    let after = values.next().flatten().filter(|s| !s.is_empty());
-    let next = values.next().flatten().filter(|s| !s.is_empty());
-    Ok((batch, next.and(after)))
+    schema: &'a SchemaRef,
+    account: &'a Account,
+    counted: &'a [String],
+    what: &'a str,
+}
+
+impl MetaAdsSource {
+    /// Fetches and decodes one page; a body that is not valid JSON is fetched
+    /// again (Meta's cursors are stable, so the same request is the same page).
+    async fn page(
+        &self,
+        decoder: &mut JsonPageDecoder,
+        cx: &PageContext<'_>,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<Page> {
+        let name = cx.kind.name();
+        let mut retries = 0u64;
+        for attempt in 1..=PAGE_ATTEMPTS {
+            let resp = self.get(path, params).await?;
+            retries += u64::from(resp.attempts.saturating_sub(1));
+            let page = match decoder.decode(&resp.body) {
+                Ok(p) => p,
+                Err(e) if attempt < PAGE_ATTEMPTS => {
+                    tracing::warn!(stream = name, endpoint = path, error = %e, "page did not decode; fetching it again");
+                    retries += 1;
+                    tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(Error::data(
+                        name,
+                        format!("{}: {e} (after {PAGE_ATTEMPTS} fetches)", cx.what),
+                    ))
+                }
+            };
+            let batch = schema::to_stream(name, &page.records, cx.schema, cx.account, cx.counted)
+                .map_err(|e| Error::data(name, format!("{}: {e}", cx.what)))?;
+            let mut values = page.values.into_iter();
+            let after = values.next().flatten().filter(|s| !s.is_empty());
+            let next = values.next().flatten().filter(|s| !s.is_empty());
+            return Ok(Page {
+                batch,
+                next: next.and(after),
+                retries,
+            });
+        }
+        unreachable!("the last attempt returns")
+    }
 }
 
 fn concat(schema: &SchemaRef, pending: &mut Vec<RecordBatch>) -> Result<Option<RecordBatch>> {
@@ -485,9 +529,9 @@ impl MetaAdsSource {
             loop {
                 let mut params = vec![("fields", schema::graph_fields(name).to_owned()), ("limit", self.config.page_size.to_string())];
                 if let Some(a) = &after { params.push(("after", a.clone())); }
-                let resp = self.get(&path, &params).await?;
-                let (batch, next) = decode_page(&mut decoder, kind, &schema, &account, &[], &what, &resp.body)?;
-                yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(resp.attempts - 1) };
+                let cx = PageContext { kind, schema: &schema, account: &account, counted: &[], what: &what };
+                let Page { batch, next, retries } = self.page(&mut decoder, &cx, &path, &params).await?;
+                yield Message::Progress { stream: name.into(), pages: 1, retries };
                 if let Some(n) = &next { guard.check(n)?; }
                 buffered += batch.num_rows();
                 if batch.num_rows() > 0 { pending.push(batch); }
@@ -655,9 +699,9 @@ impl MetaAdsSource {
                     let mut params = base.clone();
                     params.push(("limit", self.config.page_size.to_string()));
                     if let Some(a) = &after { params.push(("after", a.clone())); }
-                    let resp = self.get(&path, &params).await?;
-                    let (batch, next) = decode_page(&mut decoder, kind, &schema, &account, &counted, &what, &resp.body)?;
-                    yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(resp.attempts - 1) };
+                    let cx = PageContext { kind, schema: &schema, account: &account, counted: &counted, what: &what };
+                    let Page { batch, next, retries } = self.page(&mut decoder, &cx, &path, &params).await?;
+                    yield Message::Progress { stream: name.into(), pages: 1, retries };
                     if let Some(n) = &next { guard.check(n)?; }
                     buffered += batch.num_rows();
                     if batch.num_rows() > 0 { pending.push(batch); }
@@ -702,9 +746,9 @@ impl MetaAdsSource {
                         params.push(("filtering", serde_json::json!([{"field": "time_created", "operator": "GREATER_THAN", "value": s}]).to_string()));
                     }
                     if let Some(a) = &after { params.push(("after", a.clone())); }
-                    let resp = self.get(&path, &params).await?;
-                    let (batch, next) = decode_page(&mut decoder, kind, &schema, &account, &[], &what, &resp.body)?;
-                    yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(resp.attempts - 1) };
+                    let cx = PageContext { kind, schema: &schema, account: &account, counted: &[], what: &what };
+                    let Page { batch, next, retries } = self.page(&mut decoder, &cx, &path, &params).await?;
+                    yield Message::Progress { stream: name.into(), pages: 1, retries };
                     if let Some(n) = &next { guard.check(n)?; }
                     buffered += batch.num_rows();
                     if batch.num_rows() > 0 { pending.push(batch); }
