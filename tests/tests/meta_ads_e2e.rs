@@ -283,9 +283,18 @@ async fn throttling_server_errors_timeouts_and_a_new_field_are_survived() {
         )),
         5 * ads()
     );
-    for (stream, n) in [("ads", ads()), ("adsets", 8), ("campaigns", 4), ("leads", 300)] {
+    for (stream, n) in [
+        ("ads", ads()),
+        ("adsets", 8),
+        ("campaigns", 4),
+        ("leads", 300),
+    ] {
         let t = raw(&wh, "meta", stream);
-        assert_eq!(duckdb_int(&format!("SELECT count(*) FROM {t}")), n, "{stream}");
+        assert_eq!(
+            duckdb_int(&format!("SELECT count(*) FROM {t}")),
+            n,
+            "{stream}"
+        );
         assert_eq!(
             duckdb_int(&format!("SELECT count(DISTINCT id) FROM {t}")),
             n,
@@ -303,7 +312,12 @@ async fn cut_bodies_are_fetched_again_and_a_page_that_stays_cut_fails() {
     let wh = tmp.path().join("wh");
     let act = format!("/v21.0/act_{}", config().meta.account_id);
     // A page of ad sets, of insights and of leads end halfway (a cut connection).
-    admin(&sb, "/_sandbox/faults", serde_json::json!({"path_prefix": format!("{act}/adsets"), "kind": "truncate", "count": 1})).await;
+    admin(
+        &sb,
+        "/_sandbox/faults",
+        serde_json::json!({"path_prefix": format!("{act}/adsets"), "kind": "truncate", "count": 1}),
+    )
+    .await;
     admin(&sb, "/_sandbox/faults", serde_json::json!({"path_prefix": format!("{act}/insights"), "kind": "truncate", "count": 2})).await;
     let form = braid_sandbox::meta::data::meta_id(braid_sandbox::meta::data::Kind::Form, 0);
     admin(&sb, "/_sandbox/faults", serde_json::json!({"path_prefix": format!("/v21.0/{form}/leads"), "kind": "truncate", "count": 1})).await;
@@ -317,9 +331,7 @@ async fn cut_bodies_are_fetched_again_and_a_page_that_stays_cut_fails() {
     assert!(retries("leads") >= 1, "{rep}");
     let ins = raw(&wh, "meta", "ad_insights");
     assert_eq!(
-        duckdb_int(&format!(
-            "SELECT count(*) FROM {ins}"
-        )),
+        duckdb_int(&format!("SELECT count(*) FROM {ins}")),
         5 * ads()
     );
     assert_eq!(
@@ -330,7 +342,11 @@ async fn cut_bodies_are_fetched_again_and_a_page_that_stays_cut_fails() {
     );
     for (stream, n) in [("adsets", 8), ("leads", 300)] {
         let t = raw(&wh, "meta", stream);
-        assert_eq!(duckdb_int(&format!("SELECT count(*) FROM {t}")), n, "{stream}");
+        assert_eq!(
+            duckdb_int(&format!("SELECT count(*) FROM {t}")),
+            n,
+            "{stream}"
+        );
         assert_eq!(
             duckdb_int(&format!("SELECT count(DISTINCT id) FROM {t}")),
             n,
