@@ -64,6 +64,25 @@ CLEANUP+=("as_pg $PG_BIN/pg_ctl -D $PG_DIR/data -m immediate stop >/dev/null 2>&
 export BRAID_TEST_PG_URL="postgres://braid:$PG_PASSWORD@127.0.0.1:$PG_PORT/postgres"
 echo "PostgreSQL $("$PG_BIN/pg_ctl" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT (log: $PG_DIR/server.log)"
 
+step "real Airbyte and Singer connectors in their own virtualenvs (subprocess connector tests)"
+# Each connector pins its own dependencies (airbyte-source-faker: numpy/pandas
+# through airbyte-cdk), so each gets a virtualenv of its own; versions pinned.
+connector_venv() { # name package==version command; prints the command's path
+  local dir="$HOME/.cache/braid/$1"
+  if [ ! -x "$dir/bin/$3" ] || ! cmp -s <(echo "$2") "$dir/.braid-package" 2>/dev/null; then
+    rm -f "$dir/.braid-package"
+    python3 -m venv "$dir" >&2 || return 1
+    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$2" >&2 || return 1
+    echo "$2" >"$dir/.braid-package"
+  fi
+  echo "$dir/bin/$3"
+}
+AIRBYTE_SOURCE_FAKER="$(connector_venv airbyte-faker airbyte-source-faker==7.2.1 source-faker)"
+TAP_JSONL="$(connector_venv tap-jsonl tap-jsonl==0.3.1 tap-jsonl)"
+export AIRBYTE_SOURCE_FAKER TAP_JSONL
+echo "AIRBYTE_SOURCE_FAKER=$AIRBYTE_SOURCE_FAKER"
+echo "TAP_JSONL=$TAP_JSONL"
+
 step "rustfmt"
 cargo fmt --all -- --check
 

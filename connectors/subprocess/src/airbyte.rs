@@ -224,13 +224,19 @@ fn run_command(spec: &CommandSpec, args: Vec<OsString>) -> Result<CommandOutput>
         messages.push(m);
     }
     if !status.success() {
+        // Which command failed: `airbyte: `source-x` discover`.
+        let what = format!(
+            "{} {}",
+            running.label(),
+            args.first()
+                .map(|a| a.to_string_lossy())
+                .unwrap_or_default()
+        );
         let message = running.failure(status, failure.as_ref().map(|f| f.message.as_str()));
         return Err(match failure.and_then(|f| f.failure_type) {
-            Some(t) if t == "config_error" => {
-                Error::Config(format!("{}: {message}", running.label()))
-            }
+            Some(t) if t == "config_error" => Error::Config(format!("{what}: {message}")),
             _ => Error::Transient {
-                endpoint: running.label().to_owned(),
+                endpoint: what,
                 message,
             },
         });
