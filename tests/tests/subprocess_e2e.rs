@@ -440,3 +440,75 @@ fn the_shipped_subprocess_pipelines_run() {
         )) > 0
     );
 }
+
+/// `braid demo` over a copy of the shipped subprocess pipelines, with
+/// `env` as the only connector variables.
+fn demo(dir: &Path, env: &[(&str, &str)]) -> Ran {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let pipes = dir.join("pipelines");
+    if !pipes.exists() {
+        std::fs::create_dir_all(pipes.join("data/events")).unwrap();
+        for f in ["airbyte_faker.yaml", "singer_events.yaml"] {
+            std::fs::copy(root.join("pipelines").join(f), pipes.join(f)).unwrap();
+        }
+        for e in std::fs::read_dir(root.join("pipelines/data/events")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), pipes.join("data/events").join(e.file_name())).unwrap();
+        }
+    }
+    let mut cmd = std::process::Command::new(braid_bin());
+    cmd.args(["demo", "--pipelines"])
+        .arg(&pipes)
+        .arg("--warehouse")
+        .arg(dir.join("wh"))
+        .env("BRAID_LOG_FORMAT", "text")
+        .env_remove("RUST_LOG")
+        .env_remove("AIRBYTE_SOURCE_FAKER")
+        .env_remove("TAP_JSONL");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run braid demo").into()
+}
+
+#[test]
+fn the_demo_skips_subprocess_pipelines_whose_connector_is_not_installed() {
+    let tap = command("TAP_JSONL");
+    let tmp = tempfile::tempdir().unwrap();
+
+    // No variables: both skipped with a line saying what to set.
+    let ran = demo(tmp.path(), &[]);
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    for (file, var) in [
+        ("airbyte_faker.yaml", "AIRBYTE_SOURCE_FAKER"),
+        ("singer_events.yaml", "TAP_JSONL"),
+    ] {
+        let line = format!("{file}: skipped: set {var} to the connector's command");
+        assert!(ran.stderr.contains(&line), "{line}\n{}", ran.stderr);
+    }
+
+    // Variables naming commands that are not there (a removed virtualenv):
+    // skipped too, naming the command; the installed tap runs.
+    let gone = tmp.path().join("gone/bin/source-faker");
+    let ran = demo(
+        tmp.path(),
+        &[
+            ("AIRBYTE_SOURCE_FAKER", &gone.display().to_string()),
+            ("TAP_JSONL", &tap),
+        ],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    let line = format!(
+        "airbyte_faker.yaml: skipped: airbyte: `{}` is not installed",
+        gone.display()
+    );
+    assert!(ran.stderr.contains(&line), "{line}\n{}", ran.stderr);
+    assert!(!tmp.path().join("wh/raw/faker").exists());
+    assert_eq!(
+        duckdb_int(&format!(
+            "SELECT count(*) FROM {}",
+            raw(&tmp.path().join("wh"), "events", "events")
+        )),
+        12
+    );
+}

@@ -71,13 +71,7 @@ pub fn command_spec(
             "{protocol}: no command after `{protocol}:` (write `connector: {protocol}:<command>`)"
         ))
     })?;
-    let resolve = |p: &str| -> PathBuf {
-        let path = PathBuf::from(p);
-        match base_dir {
-            Some(base) if path.is_relative() && p.contains('/') => base.join(path),
-            _ => path,
-        }
-    };
+    let resolve = |p: &str| resolve_program(p, base_dir);
     let cwd = config.cwd.as_deref().map(|c| match base_dir {
         Some(base) if Path::new(c).is_relative() => base.join(c),
         _ => PathBuf::from(c),
@@ -94,6 +88,36 @@ pub fn command_spec(
         cwd,
         stderr_tail_lines: config.stderr_tail_lines,
     })
+}
+
+/// A program word: a path (relative ones from `base_dir`), or a bare name
+/// left for the `PATH` lookup.
+fn resolve_program(program: &str, base_dir: Option<&Path>) -> PathBuf {
+    let path = PathBuf::from(program);
+    match base_dir {
+        Some(base) if path.is_relative() && program.contains('/') => base.join(path),
+        _ => path,
+    }
+}
+
+/// The executable that `<command>` (as written after `airbyte:` or
+/// `singer:`) would start: its path (relative ones from `base_dir`), or the
+/// first match of a bare name on `PATH`. `None` when there is no such
+/// executable file, i.e. the connector is not installed there.
+pub fn find_program(command: &str, base_dir: Option<&Path>) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let program = command.split_whitespace().next()?;
+    let executable = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = resolve_program(program, base_dir);
+        return executable(&path).then_some(path);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
 }
 
 /// Private files for one command (config, catalog, state), removed with it.
@@ -246,6 +270,31 @@ mod tests {
             "bare names are looked up on PATH"
         );
         assert!(command_spec("singer", "  ", None, &c).is_err());
+    }
+
+    #[test]
+    fn programs_are_found_by_path_or_on_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let exe = bin.join("source-x");
+        std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+        let plain = bin.join("not-executable");
+        std::fs::write(&plain, "").unwrap();
+        std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        assert_eq!(
+            find_program("./bin/source-x --debug", Some(dir.path())),
+            Some(dir.path().join("./bin/source-x"))
+        );
+        assert_eq!(find_program("./bin/not-executable", Some(dir.path())), None);
+        assert_eq!(find_program("./bin/missing", Some(dir.path())), None);
+        assert_eq!(
+            find_program("sh -c true", None).map(|p| p.is_file()),
+            Some(true)
+        );
+        assert_eq!(find_program("braid-no-such-connector-anywhere", None), None);
+        assert_eq!(find_program("   ", None), None);
     }
 
     #[test]

@@ -369,6 +369,34 @@ fn unset_variables(file: &Path, env: &dyn Fn(&str) -> Option<String>) -> Vec<Str
         .collect()
 }
 
+/// Whether one of the `missing` variables is in a `connector:` line (an
+/// `airbyte:${VAR}` or `singer:${VAR}` command).
+fn names_a_connector_command(file: &Path, missing: &[String]) -> bool {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.trim_start().starts_with("connector:"))
+        .any(|l| missing.iter().any(|v| l.contains(&format!("${{{v}"))))
+}
+
+/// The first subprocess connector (`airbyte:<command>`, `singer:<command>`)
+/// of `pipeline` whose program is not there, as `airbyte: `<command>``.
+fn uninstalled_command(pipeline: &Pipeline, file: &Path) -> Option<String> {
+    let base = file.parent();
+    pipeline.sources.iter().find_map(|s| {
+        let (prefix, command) = s.connector.value.split_once(':')?;
+        let subprocess = [
+            braid_connector_subprocess::AIRBYTE_PREFIX,
+            braid_connector_subprocess::SINGER_PREFIX,
+        ];
+        if !subprocess.contains(&prefix) {
+            return None;
+        }
+        braid_connector_subprocess::find_program(command, base)
+            .is_none()
+            .then(|| format!("{prefix}: `{}`", command.trim()))
+    })
+}
+
 fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
@@ -647,8 +675,13 @@ async fn demo(
         // database) runs only when its variables are set.
         let missing = unset_variables(file, &env);
         if !missing.is_empty() {
+            let why = if names_a_connector_command(file, &missing) {
+                "to the connector's command (install it as the file's header says)"
+            } else {
+                "to include it (the demo has no server for it)"
+            };
             eprintln!(
-                "{}: skipped: set {} to include it (the demo has no server for it)",
+                "{}: skipped: set {} {why}",
                 file.display(),
                 missing.join(", ")
             );
@@ -658,6 +691,13 @@ async fn demo(
             worst = worst.max(exit_code::CONFIG);
             continue;
         };
+        if let Some(command) = uninstalled_command(&pipeline, file) {
+            eprintln!(
+                "{}: skipped: {command} is not installed (install it as the file's header says)",
+                file.display()
+            );
+            continue;
+        }
         let (report, error) =
             run_one(&pipeline, file, &wh, interactive, cancel.clone(), None).await;
         if let Some(e) = error {
