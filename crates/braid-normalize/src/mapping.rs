@@ -428,6 +428,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("shopify", include_str!("../mappings/shopify.yaml")),
     ("oceanengine", include_str!("../mappings/oceanengine.yaml")),
     ("meta_ads", include_str!("../mappings/meta_ads.yaml")),
+    ("woocommerce", include_str!("../mappings/woocommerce.yaml")),
 ];
 
 /// The built-in mapping of `connector`, parsed.

@@ -32,6 +32,7 @@ impl Registry {
         r.register(Arc::new(braid_connector_salesforce::SalesforceConnector));
         r.register(Arc::new(braid_connector_postgres::PostgresConnector));
         r.register(Arc::new(braid_connector_shopify::ShopifyConnector));
+        r.register(Arc::new(braid_connector_woocommerce::WooCommerceConnector));
         r.register(Arc::new(braid_connector_oceanengine::OceanEngineConnector));
         r.register(Arc::new(
             braid_connector_files::FilesConnector::with_base_dir(base_dir),
