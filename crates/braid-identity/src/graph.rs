@@ -125,6 +125,10 @@ pub struct ResolveReport {
 struct Meta {
     format: u32,
     run: u64,
+    /// The configuration the ids were resolved with (absent in graphs
+    /// saved before it was recorded).
+    #[serde(default)]
+    config: Option<Config>,
 }
 
 /// The identity graph. See the module docs.
@@ -190,9 +194,99 @@ impl Graph {
             self.rec_profile.push(NONE);
         } else if !self.rec_live[r as usize] {
             self.rec_live[r as usize] = true;
+            self.rec_bid[r as usize] = NONE;
             self.rec_source[r as usize] = self.sources.intern(0, source);
         }
         r
+    }
+
+    /// Takes a record out of the graph (a source record that no longer has
+    /// any identifier or profile): its edges go at the next
+    /// [`Graph::resolve`], which re-stitches the cluster it was in; it has
+    /// no braid_id from then on. Returns whether the record was in the graph.
+    pub fn retract(&mut self, record_key: &str) -> bool {
+        let Some(r) = self.recs.get(0, record_key) else {
+            return false;
+        };
+        if !self.rec_live[r as usize] {
+            return false;
+        }
+        self.rec_live[r as usize] = false;
+        self.rec_profile[r as usize] = NONE;
+        self.pending.insert(r, Vec::new());
+        true
+    }
+
+    /// Marks every record for re-resolution at the next [`Graph::resolve`]
+    /// (with the identifiers it has), e.g. after a configuration change.
+    /// Ids stay stable as in any run: each keeps the part holding most of
+    /// its records.
+    pub fn touch_all(&mut self) {
+        for r in 0..self.rec_live.len() as u32 {
+            if self.rec_live[r as usize] {
+                self.pending.entry(r).or_default();
+            }
+        }
+        for e in &self.edges {
+            if let Some(list) = self.pending.get_mut(&e.rec) {
+                if self.rec_live[e.rec as usize] {
+                    list.push((e.val, None));
+                }
+            }
+        }
+    }
+
+    /// Seeds an empty graph from another identity store: `identifiers` as
+    /// for [`Graph::upsert`], the braid_id each record had (`assigned`:
+    /// record_key, braid_id) and the ids retired into others (`retired`:
+    /// old, survivor). The ids count as minted before the first run; the
+    /// next [`Graph::resolve`] keeps each with the cluster holding most of
+    /// its records, as in any run. Records in `assigned` but not in
+    /// `identifiers` are ignored.
+    pub fn adopt<'a>(
+        &mut self,
+        identifiers: &RecordBatch,
+        assigned: impl IntoIterator<Item = (&'a str, &'a str)>,
+        retired: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), IdentityError> {
+        if !self.bids.is_empty() || !self.edges.is_empty() {
+            return Err(IdentityError::Input(
+                "adopt seeds an empty graph only".into(),
+            ));
+        }
+        self.upsert(identifiers, None)?;
+        for (key, bid) in assigned {
+            if let Some(r) = self.recs.get(0, key) {
+                let b = self.adopted_id(bid);
+                self.rec_bid[r as usize] = b;
+            }
+        }
+        for (old, into) in retired {
+            let (o, n) = (self.adopted_id(old), self.adopted_id(into));
+            if o != n {
+                self.bids[o as usize].retired_into = n;
+            }
+        }
+        Ok(())
+    }
+
+    fn adopted_id(&mut self, id: &str) -> u32 {
+        if let Some(b) = self.ids.get(0, id) {
+            return b;
+        }
+        let b = self.ids.intern(0, id);
+        self.bids.push(Bid {
+            minted: 0,
+            retired_into: NONE,
+            retired_run: 0,
+            erased: false,
+        });
+        b
+    }
+
+    /// Records waiting for the next [`Graph::resolve`].
+    pub fn pending(&self) -> usize {
+        self.pending.len()
     }
 
     /// Replaces the identifiers of every record in `identifiers` (columns
@@ -1145,28 +1239,39 @@ impl Graph {
 
     // ---- persistence -------------------------------------------------
 
-    /// Loads the graph saved in `dir` (an empty graph if there is none).
+    /// Loads the graph saved in `dir` with the configuration it was saved
+    /// with (the default for an empty graph or one saved without it), for
+    /// look-ups, explanations and erasure.
+    pub fn load(dir: &Path) -> Result<Graph, IdentityError> {
+        let cfg = match read_meta(dir)? {
+            Some(m) => m.meta.config.unwrap_or_default(),
+            None => Config::default(),
+        };
+        Graph::open(dir, cfg)
+    }
+
+    /// Loads the graph saved in `dir` (an empty graph if there is none) to
+    /// be resolved with `cfg`. If the graph was resolved with another
+    /// configuration, every record is re-resolved at the next
+    /// [`Graph::resolve`] (see [`Graph::touch_all`]).
     pub fn open(dir: &Path, cfg: Config) -> Result<Graph, IdentityError> {
         let mut g = Graph::new(cfg);
-        let current = dir.join("CURRENT");
-        let name = match std::fs::read_to_string(&current) {
-            Ok(s) => s.trim().to_owned(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(g),
-            Err(e) => return Err(IdentityError::io(&current, e)),
-        };
-        let gen = dir.join(&name);
-        let meta_path = gen.join("meta.json");
-        let meta: Meta = serde_json::from_slice(
-            &std::fs::read(&meta_path).map_err(|e| IdentityError::io(&meta_path, e))?,
-        )
-        .map_err(|e| IdentityError::Corrupt(format!("{}: {e}", meta_path.display())))?;
-        if meta.format != 1 {
-            return Err(IdentityError::Corrupt(format!(
-                "{}: format {} is newer than this braid reads (1)",
-                meta_path.display(),
-                meta.format
-            )));
+        let saved = g.open_into(dir)?;
+        if saved.is_some_and(|c| c.as_ref() != Some(&g.cfg)) {
+            g.touch_all();
         }
+        Ok(g)
+    }
+
+    /// Reads the saved generation into `self`; `None` if there is none,
+    /// else the configuration it was saved with.
+    fn open_into(&mut self, dir: &Path) -> Result<Option<Option<Config>>, IdentityError> {
+        let g = self;
+        let Some(meta) = read_meta(dir)? else {
+            return Ok(None);
+        };
+        let gen = dir.join(&meta.gen);
+        let meta = meta.meta;
         g.run = meta.run;
         for b in read(&gen.join("ids.parquet"))? {
             let id = req_str(&b, "braid_id")?;
@@ -1304,7 +1409,7 @@ impl Graph {
                 });
             }
         }
-        Ok(g)
+        Ok(Some(meta.config))
     }
 
     /// Writes the graph to `dir` as a new generation and switches `CURRENT`
@@ -1324,6 +1429,7 @@ impl Graph {
         let meta = serde_json::to_vec(&Meta {
             format: 1,
             run: self.run,
+            config: Some(self.cfg.clone()),
         })
         .map_err(|e| IdentityError::Corrupt(e.to_string()))?;
         write_durable(&tmp.join("meta.json"), &meta)?;
@@ -1546,6 +1652,34 @@ impl StoredField {
             weight: self.weight,
         }
     }
+}
+
+/// The `meta.json` of the current generation and the generation's name.
+struct Current {
+    gen: String,
+    meta: Meta,
+}
+
+fn read_meta(dir: &Path) -> Result<Option<Current>, IdentityError> {
+    let current = dir.join("CURRENT");
+    let name = match std::fs::read_to_string(&current) {
+        Ok(s) => s.trim().to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(IdentityError::io(&current, e)),
+    };
+    let meta_path = dir.join(&name).join("meta.json");
+    let meta: Meta = serde_json::from_slice(
+        &std::fs::read(&meta_path).map_err(|e| IdentityError::io(&meta_path, e))?,
+    )
+    .map_err(|e| IdentityError::Corrupt(format!("{}: {e}", meta_path.display())))?;
+    if meta.format != 1 {
+        return Err(IdentityError::Corrupt(format!(
+            "{}: format {} is newer than this braid reads (1)",
+            meta_path.display(),
+            meta.format
+        )));
+    }
+    Ok(Some(Current { gen: name, meta }))
 }
 
 fn ts_type() -> DataType {

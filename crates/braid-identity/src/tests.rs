@@ -365,3 +365,111 @@ fn incremental_vs_full(cfg: Config, exact: bool) {
         assert!(m.precision > 0.99 && m.recall > 0.99, "{m:?}");
     }
 }
+
+#[test]
+fn a_retracted_record_leaves_its_cluster_which_is_re_stitched() {
+    let mut g = Graph::new(Config::default());
+    g.upsert(
+        &edges(&[
+            ("crm/c/1", "email", "a@x.com"),
+            ("shop/o/1", "email", "a@x.com"),
+            ("shop/o/1", "phone", "+4400"),
+            ("pos/m/1", "phone", "+4400"),
+        ]),
+        None,
+    )
+    .unwrap();
+    g.resolve();
+    let a = g.braid_id("crm/c/1").unwrap().to_owned();
+    assert_eq!(g.braid_id("pos/m/1"), Some(a.as_str()));
+    // The bridging order lost both identifiers.
+    assert!(g.retract("shop/o/1"));
+    assert!(!g.retract("shop/o/404"));
+    let r = g.resolve();
+    assert_eq!(r.people, 2);
+    assert_eq!(g.braid_id("shop/o/1"), None);
+    let (c, m) = (g.braid_id("crm/c/1").unwrap(), g.braid_id("pos/m/1").unwrap());
+    assert_ne!(c, m);
+    // Ties keep the id with the part whose smallest key comes first.
+    assert_eq!(c, a);
+    assert!(g.lookup("phone", "+4400").is_some());
+    // It comes back with one identifier: a new member of crm/c/1's person.
+    g.upsert(&edges(&[("shop/o/1", "email", "a@x.com")]), None)
+        .unwrap();
+    g.resolve();
+    assert_eq!(g.braid_id("shop/o/1"), Some(a.as_str()));
+}
+
+#[test]
+fn a_changed_configuration_re_resolves_everything_and_keeps_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = Graph::new(Config::default());
+    g.upsert(
+        &edges(&[
+            ("crm/c/1", "phone", "+4400"),
+            ("shop/o/1", "phone", "+4400"),
+            ("pos/m/1", "phone", "+4400"),
+            ("pos/m/2", "email", "b@x.com"),
+        ]),
+        None,
+    )
+    .unwrap();
+    g.resolve();
+    let a = g.braid_id("crm/c/1").unwrap().to_owned();
+    let b = g.braid_id("pos/m/2").unwrap().to_owned();
+    g.save(dir.path()).unwrap();
+    // Same configuration: nothing to do.
+    let mut same = Graph::open(dir.path(), Config::default()).unwrap();
+    assert_eq!(same.pending(), 0);
+    assert_eq!(same.resolve().records_resolved, 0);
+    // Phones shared by more than two records are not followed any more.
+    let mut cfg = Config::default();
+    cfg.types.iter_mut().find(|t| t.name == "phone").unwrap().max_records_per_value = 2;
+    let mut g = Graph::open(dir.path(), cfg.clone()).unwrap();
+    assert_eq!(g.pending(), 4);
+    let r = g.resolve();
+    assert_eq!((r.records_resolved, r.not_followed, r.people), (4, 1, 4));
+    assert_eq!(g.braid_id("crm/c/1"), Some(a.as_str()), "smallest key keeps the id");
+    assert_eq!(g.braid_id("pos/m/2"), Some(b.as_str()));
+    g.save(dir.path()).unwrap();
+    // `load` opens with the configuration it was saved with.
+    let mut g = Graph::load(dir.path()).unwrap();
+    assert_eq!(g.config(), &cfg);
+    assert_eq!(g.resolve().records_resolved, 0);
+}
+
+#[test]
+fn adopted_ids_survive_and_retired_ones_point_to_them() {
+    let mut g = Graph::new(Config::default());
+    g.adopt(
+        &edges(&[
+            ("crm/c/1", "email", "a@x.com"),
+            ("shop/o/1", "email", "a@x.com"),
+            ("pos/m/1", "phone", "+4400"),
+        ]),
+        [
+            ("crm/c/1", "b_0000000000000001"),
+            ("shop/o/1", "b_0000000000000001"),
+            ("pos/m/1", "b_0000000000000002"),
+        ],
+        [("b_00000000000000aa", "b_0000000000000001")],
+    )
+    .unwrap();
+    let r = g.resolve();
+    assert_eq!((r.people, r.ids_minted, r.records_changed), (2, 0, 0));
+    assert_eq!(g.braid_id("shop/o/1"), Some("b_0000000000000001"));
+    assert_eq!(g.braid_id("pos/m/1"), Some("b_0000000000000002"));
+    assert_eq!(g.current("b_00000000000000aa"), Some("b_0000000000000001"));
+    // A later merge of the two keeps the smaller of the adopted ids.
+    g.upsert(
+        &edges(&[("web/s/1", "email", "a@x.com"), ("web/s/1", "phone", "+4400")]),
+        None,
+    )
+    .unwrap();
+    let r = g.resolve();
+    assert_eq!(
+        r.merges,
+        vec![("b_0000000000000002".to_owned(), "b_0000000000000001".to_owned())]
+    );
+    assert!(g.adopt(&edges(&[]), [], []).is_err(), "only into an empty graph");
+}
