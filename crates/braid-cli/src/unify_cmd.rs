@@ -57,6 +57,18 @@ pub fn unify(pipeline: &Pipeline, location: &str) -> i32 {
                 "unified layer {}: {} record(s) resolved, {} people in marts/customer_360 ({} file(s) written, {} kept)",
                 r.version, r.records_resolved, r.people, r.files_written, r.files_kept
             );
+            let id = &r.identity;
+            if id.records_resolved > 0 {
+                eprintln!(
+                    "identity: {} record(s) re-stitched, {} braid_id(s) minted, {} merged into older ids, {} value(s) not followed, {} per-person conflict(s), {} probabilistic match(es)",
+                    id.records_resolved,
+                    id.ids_minted,
+                    id.merges.len(),
+                    id.not_followed,
+                    id.conflicts,
+                    id.probabilistic_matches
+                );
+            }
             exit_code::OK
         }
         Err(braid_normalize::UnifyError::Config(errors)) => {

@@ -6,6 +6,11 @@
 //!   type_changes: widen        # widen | quarantine | fail (a raw column changed type)
 //!   phone_regions:             # default phone region per source (overrides the mapping's)
 //!     store_pos: CN
+//!   identity:                  # identity resolution (braid-identity)
+//!     probabilistic: true      # default false: also join records by name, address, birth date
+//!     threshold: 8             # posterior log2-odds a probabilistic pair needs (default 8)
+//!     types:                   # per identifier type: links, max_records_per_value, max_per_person
+//!       phone: {max_records_per_value: 20}
 //!   mappings:                  # override or extend the built-in mappings
 //!     - source: web            # a source of this pipeline
 //!       stream: events
@@ -55,9 +60,74 @@ pub struct UnifyConfig {
     /// Source -> default phone region (ISO 3166 alpha-2).
     #[serde(default)]
     pub phone_regions: BTreeMap<String, String>,
+    /// Identity resolution.
+    #[serde(default)]
+    pub identity: IdentitySection,
     /// Overrides and extensions of the built-in mappings.
     #[serde(default)]
     pub mappings: Vec<StreamMapping>,
+}
+
+/// The `unify.identity` section.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySection {
+    /// Run the Fellegi–Sunter pass over names, addresses, postcodes and
+    /// birth dates after the deterministic one (default off).
+    #[serde(default)]
+    pub probabilistic: bool,
+    /// The posterior log2-odds a probabilistic pair needs (default 8).
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    /// Rules per identifier type, over braid's defaults.
+    #[serde(default)]
+    pub types: BTreeMap<String, TypeRules>,
+}
+
+/// `unify.identity.types.<type>`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypeRules {
+    /// Whether a shared value joins records.
+    pub links: Option<bool>,
+    /// A value held by more distinct records is reported and not followed.
+    pub max_records_per_value: Option<u32>,
+    /// At most this many distinct values of the type in one person.
+    pub max_per_person: Option<u32>,
+}
+
+impl IdentitySection {
+    /// The braid-identity configuration.
+    pub fn to_config(&self) -> braid_identity::Config {
+        let mut cfg = if self.probabilistic {
+            braid_identity::Config::with_probabilistic()
+        } else {
+            braid_identity::Config::default()
+        };
+        if let (Some(p), Some(t)) = (cfg.probabilistic.as_mut(), self.threshold) {
+            p.threshold = t;
+        }
+        for (name, rules) in &self.types {
+            let i = match cfg.types.iter().position(|t| &t.name == name) {
+                Some(i) => i,
+                None => {
+                    cfg.types.push(braid_identity::IdType::new(name));
+                    cfg.types.len() - 1
+                }
+            };
+            let t = &mut cfg.types[i];
+            if let Some(l) = rules.links {
+                t.links = l;
+            }
+            if let Some(m) = rules.max_records_per_value {
+                t.max_records_per_value = m;
+            }
+            if let Some(m) = rules.max_per_person {
+                t.max_per_person = Some(m);
+            }
+        }
+        cfg
+    }
 }
 
 fn yes() -> bool {
@@ -70,6 +140,7 @@ impl Default for UnifyConfig {
             enabled: true,
             type_changes: TypeChangePolicy::Widen,
             phone_regions: BTreeMap::new(),
+            identity: IdentitySection::default(),
             mappings: Vec::new(),
         }
     }
@@ -115,6 +186,19 @@ pub fn load(pipeline: &Pipeline) -> Result<(UnifyConfig, Vec<SourceMappings>), P
                             diags.push(diag(&p, format!("unify.phone_regions.{src}"), format!("unknown region {region:?}: expected an ISO 3166 alpha-2 code such as \"CN\" or \"US\"")));
                         }
                     }
+                    for name in c.identity.types.keys() {
+                        if !crate::identity::IDENTIFIER_COLUMNS.iter().any(|(_, t, _)| t == name) {
+                            let known: Vec<&str> = crate::identity::IDENTIFIER_COLUMNS.iter().map(|(_, t, _)| *t).collect();
+                            diags.push(diag(&format!("/identity/types/{name}"), format!("unify.identity.types.{name}"), format!("unknown identifier type {name:?} (types: {})", known.join(", "))));
+                        }
+                    }
+                    if let Some(t) = c.identity.threshold {
+                        if !t.is_finite() {
+                            diags.push(diag("/identity/threshold", "unify.identity.threshold".into(), "expected a number (posterior log2-odds, e.g. 8)".into()));
+                        } else if !c.identity.probabilistic {
+                            diags.push(diag("/identity/threshold", "unify.identity.threshold".into(), "a threshold needs `probabilistic: true`".into()));
+                        }
+                    }
                     for (i, m) in c.mappings.iter().enumerate() {
                         let base = format!("/mappings/{i}");
                         let path = format!("unify.mappings[{i}]");
@@ -156,7 +240,7 @@ pub fn load(pipeline: &Pipeline) -> Result<(UnifyConfig, Vec<SourceMappings>), P
                 }
                 Err(e) => {
                     // serde_json names no path; point at the section with what it said.
-                    diags.push(Diagnostic::new(pipeline.file.clone(), section.location, "unify", format!("invalid unify section: {e} (keys: enabled, type_changes, phone_regions, mappings; a mapping has source, stream, table, columns, drop, default_region, timezone, replace, disabled)")));
+                    diags.push(Diagnostic::new(pipeline.file.clone(), section.location, "unify", format!("invalid unify section: {e} (keys: enabled, type_changes, phone_regions, identity (probabilistic, threshold, types), mappings; a mapping has source, stream, table, columns, drop, default_region, timezone, replace, disabled)")));
                     UnifyConfig::default()
                 }
             }

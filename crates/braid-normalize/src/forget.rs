@@ -92,6 +92,9 @@ pub fn find_person(identity: &IdentityStore, what: &str) -> Result<String, Unify
     if identity.exists(what) {
         return Ok(what.to_owned());
     }
+    if let Some(current) = identity.current(what).filter(|c| identity.exists(c)) {
+        return Ok(current);
+    }
     let candidates: Vec<(String, String)> = match what.split_once(':') {
         Some((t, v))
             if crate::identity::IDENTIFIER_COLUMNS
@@ -133,7 +136,7 @@ pub fn find_person(identity: &IdentityStore, what: &str) -> Result<String, Unify
 pub fn forget(root: &Path, what: &str) -> Result<Erasure, UnifyError> {
     let _lock = crate::lock(root)?;
     let mut layers = Layers::open(root)?;
-    let mut identity = IdentityStore::open(root)?;
+    let mut identity = IdentityStore::load(root)?;
     let braid_id = find_person(&identity, what)?;
     let records: Vec<String> = identity.records(&braid_id);
     let identifiers: Vec<String> = identity

@@ -1,7 +1,8 @@
 //! The bridge to `braid-identity`: identifiers and profiles extracted from
 //! canonical rows, and the persisted graph under `_braid/identity/`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::builder::{Date32Builder, StringBuilder, TimestampMicrosecondBuilder};
@@ -9,6 +10,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Date32Type;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use braid_identity::{Config, Graph, ResolveReport};
 
 use crate::error::UnifyError;
 use crate::schema;
@@ -51,11 +53,26 @@ pub fn profiles_schema() -> SchemaRef {
     ]))
 }
 
+/// What [`extract`] found in the fresh rows.
+#[derive(Debug)]
+pub struct Extracted {
+    /// Identifiers (see [`identifiers_schema`]).
+    pub identifiers: RecordBatch,
+    /// Profiles of customer records, one per record, identifiers or not
+    /// (see [`profiles_schema`]): a customer record is a person even with
+    /// no identifier, and its row replaces what the graph had.
+    pub profiles: RecordBatch,
+    /// Keys of other fresh records with no identifier now (an order whose
+    /// email was removed): taken out of the graph if they were in it.
+    pub without_identifiers: Vec<String>,
+}
+
 /// Identifiers and profiles of the rows marked `fresh` in each
 /// (source, canonical batch, fresh) part.
 pub fn extract<'a>(
     parts: impl Iterator<Item = (&'a str, &'a RecordBatch, &'a [bool])>,
-) -> Result<(RecordBatch, RecordBatch), UnifyError> {
+) -> Result<Extracted, UnifyError> {
+    let mut without = Vec::new();
     let mut key = StringBuilder::new();
     let mut src = StringBuilder::new();
     let mut ty = StringBuilder::new();
@@ -94,10 +111,12 @@ pub fn extract<'a>(
         for i in (0..batch.num_rows()).filter(|i| fresh.get(*i).copied().unwrap_or(false)) {
             let rk = record_key(source, streams.value(i), ids.value(i));
             let at = times.iter().find(|t| t.is_valid(i)).map(|t| t.value(i));
+            let mut any = false;
             for (a, t, scoped) in &id_cols {
                 if a.is_null(i) {
                     continue;
                 }
+                any = true;
                 key.append_value(&rk);
                 src.append_value(source);
                 ty.append_value(t);
@@ -107,6 +126,9 @@ pub fn extract<'a>(
                     val.append_value(a.value(i));
                 }
                 seen.append_option(at);
+            }
+            if !any && !is_customer {
+                without.push(rk.clone());
             }
             if is_customer {
                 let s = |c: &str| {
@@ -157,355 +179,238 @@ pub fn extract<'a>(
     ];
     let profiles = RecordBatch::try_new(profiles_schema(), pcols)
         .map_err(|e| UnifyError::Identity(e.to_string()))?;
-    Ok((ids, profiles))
+    Ok(Extracted {
+        identifiers: ids,
+        profiles,
+        without_identifiers: without,
+    })
 }
 
-/// Distinct record keys in an identifiers batch.
-pub fn distinct_records(ids: &RecordBatch) -> u64 {
-    let Some(k) = ids.column_by_name("record_key") else {
-        return 0;
-    };
-    let k = k.as_string::<i32>();
-    k.iter().flatten().collect::<HashSet<_>>().len() as u64
+impl Extracted {
+    /// Distinct records in it.
+    pub fn records(&self) -> u64 {
+        let mut keys: HashSet<&str> = HashSet::new();
+        for b in [&self.identifiers, &self.profiles] {
+            if let Some(k) = b.column_by_name("record_key") {
+                keys.extend(k.as_string::<i32>().iter().flatten());
+            }
+        }
+        keys.extend(self.without_identifiers.iter().map(String::as_str));
+        keys.len() as u64
+    }
+
+    /// Whether there is nothing to resolve.
+    pub fn is_empty(&self) -> bool {
+        self.identifiers.num_rows() == 0
+            && self.profiles.num_rows() == 0
+            && self.without_identifiers.is_empty()
+    }
 }
 
-/// Identifier values shared by more than this many records are reported and
-/// not followed (a store's default phone, `test@example.com`).
-pub const MAX_RECORDS_PER_VALUE: usize = 50;
-
-/// A record's source and its (id_type, id_value, seen_at) identifiers.
-type SourceIds = (String, Vec<(String, String, Option<i64>)>);
-
-/// The persisted identity graph of a warehouse (`_braid/identity/graph.json`).
+/// The persisted identity graph of a warehouse: braid-identity's [`Graph`]
+/// under `_braid/identity/` (generations of Parquet files switched by an
+/// atomic rename of `CURRENT`).
 ///
-/// Interim: `braid-identity` (the identity graph crate with per-type
-/// limits, the probabilistic pass and explanations) had not landed on main
-/// when this stage was written, so this store does exact-match stitching
-/// only: records sharing a normalised identifier value join, values held by
-/// more than [`MAX_RECORDS_PER_VALUE`] records are not followed. It keeps
-/// braid_ids stable (a merged cluster keeps its smallest existing id; the
-/// others are recorded as retired). Swap its internals for braid-identity's
-/// API; the stage only uses the methods below.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+/// Deterministic stitching with per-type limits (a value held by more than
+/// its type's `max_records_per_value` records is reported and not
+/// followed; at most one WeChat unionid per person), the probabilistic
+/// pass when the pipeline's `unify.identity.probabilistic` is on, stable
+/// braid_ids (a merge keeps the oldest id and records the others as
+/// retired), and incremental resolution of only the part of the graph a
+/// run touches.
+#[derive(Debug)]
 pub struct IdentityStore {
-    #[serde(skip)]
-    path: std::path::PathBuf,
-    /// record_key -> (source, [(id_type, id_value, seen_at)])
-    records: std::collections::BTreeMap<String, SourceIds>,
-    /// record_key -> braid_id
-    assigned: std::collections::BTreeMap<String, String>,
-    /// retired braid_id -> surviving braid_id
-    retired: std::collections::BTreeMap<String, String>,
-    /// identifier values not followed (type:value -> records holding it)
-    #[serde(default)]
-    capped: std::collections::BTreeMap<String, usize>,
+    dir: PathBuf,
+    graph: Graph,
+}
+
+/// Where a warehouse keeps its identity graph.
+pub fn graph_dir(root: &Path) -> PathBuf {
+    root.join("_braid/identity")
 }
 
 impl IdentityStore {
-    /// Loads the graph of the warehouse at `root` (empty if none yet).
-    pub fn open(root: &std::path::Path) -> Result<IdentityStore, UnifyError> {
-        let path = root.join("_braid/identity/graph.json");
-        let mut store = match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| UnifyError::Corrupt(format!("{}: {e}", path.display())))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => IdentityStore::default(),
-            Err(e) => return Err(UnifyError::io(&path, e)),
-        };
-        store.path = path;
+    /// Loads the graph of the warehouse at `root` to be resolved with
+    /// `cfg` (empty if none yet). A graph resolved with another
+    /// configuration is re-resolved whole at the next [`Self::resolve`].
+    pub fn open(root: &Path, cfg: Config) -> Result<IdentityStore, UnifyError> {
+        let dir = graph_dir(root);
+        let graph = Graph::open(&dir, cfg).map_err(identity_err)?;
+        let mut store = IdentityStore { dir, graph };
+        store.migrate(root)?;
         Ok(store)
     }
 
-    /// Adds or replaces the identifiers of the records in `ids` and re-resolves.
-    pub fn resolve(
-        &mut self,
-        ids: &RecordBatch,
-        _profiles: &RecordBatch,
-    ) -> Result<(), UnifyError> {
-        let col = |n: &str| ids.column_by_name(n).map(|a| a.as_string::<i32>().clone());
-        let (Some(k), Some(s), Some(t), Some(v)) = (
-            col("record_key"),
-            col("source"),
-            col("id_type"),
-            col("id_value"),
-        ) else {
-            return Err(UnifyError::Identity(
-                "identifiers batch lacks columns".into(),
-            ));
+    /// Loads the graph with the configuration it was last resolved with
+    /// (for explain and forget).
+    pub fn load(root: &Path) -> Result<IdentityStore, UnifyError> {
+        let dir = graph_dir(root);
+        let graph = Graph::load(&dir).map_err(identity_err)?;
+        let mut store = IdentityStore { dir, graph };
+        store.migrate(root)?;
+        Ok(store)
+    }
+
+    /// Carries a graph of braid before braid-identity (`graph.json`: record
+    /// identifiers, assigned and retired ids) into the graph, keeping every
+    /// braid_id, then removes the file once the graph is saved.
+    fn migrate(&mut self, root: &Path) -> Result<(), UnifyError> {
+        let path = legacy_path(root);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(UnifyError::io(&path, e)),
         };
-        let seen = ids.column_by_name("seen_at").and_then(|a| {
-            a.as_primitive_opt::<arrow_array::types::TimestampMicrosecondType>()
-                .cloned()
-        });
-        let mut fresh: std::collections::BTreeMap<String, SourceIds> = Default::default();
-        for i in 0..ids.num_rows() {
-            let e = fresh
-                .entry(k.value(i).to_owned())
-                .or_insert_with(|| (s.value(i).to_owned(), Vec::new()));
-            e.1.push((
-                t.value(i).to_owned(),
-                v.value(i).to_owned(),
-                seen.as_ref().filter(|a| a.is_valid(i)).map(|a| a.value(i)),
-            ));
+        if self.graph.people() > 0 {
+            // Already carried over (crashed before the file was removed).
+            return Ok(());
         }
-        self.records.extend(fresh);
-        self.recompute();
+        let old: Legacy = serde_json::from_slice(&bytes)
+            .map_err(|e| UnifyError::Corrupt(format!("{}: {e}", path.display())))?;
+        let mut key = StringBuilder::new();
+        let mut src = StringBuilder::new();
+        let mut ty = StringBuilder::new();
+        let mut val = StringBuilder::new();
+        let mut seen = TimestampMicrosecondBuilder::new();
+        for (k, (source, ids)) in &old.records {
+            for (t, v, at) in ids {
+                key.append_value(k);
+                src.append_value(source);
+                ty.append_value(t);
+                val.append_value(v);
+                seen.append_option(*at);
+            }
+        }
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(key.finish()),
+            Arc::new(src.finish()),
+            Arc::new(ty.finish()),
+            Arc::new(val.finish()),
+            Arc::new(seen.finish().with_timezone("UTC")),
+        ];
+        let batch = RecordBatch::try_new(identifiers_schema(), cols)
+            .map_err(|e| UnifyError::Identity(e.to_string()))?;
+        self.graph
+            .adopt(
+                &batch,
+                old.assigned.iter().map(|(k, b)| (k.as_str(), b.as_str())),
+                old.retired.iter().map(|(o, n)| (o.as_str(), n.as_str())),
+            )
+            .map_err(identity_err)?;
+        self.graph.resolve();
         Ok(())
     }
 
-    fn recompute(&mut self) {
-        let keys: Vec<&String> = self.records.keys().collect();
-        let index: std::collections::HashMap<&str, usize> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.as_str(), i))
-            .collect();
-        let mut parent: Vec<usize> = (0..keys.len()).collect();
-        fn find(p: &mut [usize], mut x: usize) -> usize {
-            while p[x] != x {
-                p[x] = p[p[x]];
-                x = p[x];
-            }
-            x
+    /// Replaces the identifiers and profiles of the records in `ids` and
+    /// `profiles` (see [`extract`]), takes `retracted` records (no
+    /// identifiers any more) out, and re-resolves the affected part.
+    pub fn resolve(
+        &mut self,
+        ids: &RecordBatch,
+        profiles: &RecordBatch,
+        retracted: &[String],
+    ) -> Result<ResolveReport, UnifyError> {
+        for k in retracted {
+            self.graph.retract(k);
         }
-        let mut by_value: std::collections::HashMap<String, Vec<usize>> = Default::default();
-        for (k, (_, ids)) in &self.records {
-            for (t, v, _) in ids {
-                by_value
-                    .entry(format!("{t}:{v}"))
-                    .or_default()
-                    .push(index[k.as_str()]);
-            }
-        }
-        self.capped.clear();
-        for (value, recs) in &by_value {
-            if recs.len() > MAX_RECORDS_PER_VALUE {
-                self.capped.insert(value.clone(), recs.len());
-                continue;
-            }
-            for w in recs.windows(2) {
-                let (a, b) = (find(&mut parent, w[0]), find(&mut parent, w[1]));
-                if a != b {
-                    parent[a.max(b)] = a.min(b);
-                }
-            }
-        }
-        let mut clusters: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
-        for i in 0..keys.len() {
-            let r = find(&mut parent, i);
-            clusters.entry(r).or_default().push(i);
-        }
-        let mut next = std::collections::BTreeMap::new();
-        for members in clusters.values() {
-            let existing: std::collections::BTreeSet<&String> = members
-                .iter()
-                .filter_map(|m| self.assigned.get(keys[*m]))
-                .filter(|id| !self.retired.contains_key(*id))
-                .collect();
-            let id = match existing.iter().next() {
-                Some(id) => (*id).clone(),
-                None => format!(
-                    "b_{}",
-                    &crate::config::sha_hex(keys[members[0]].as_bytes())[..16]
-                ),
-            };
-            for old in existing.iter().skip(1) {
-                self.retired.insert((*old).clone(), id.clone());
-            }
-            for m in members {
-                next.insert(keys[*m].clone(), id.clone());
-            }
-        }
-        self.assigned = next;
+        self.graph
+            .upsert(ids, Some(profiles))
+            .map_err(identity_err)?;
+        Ok(self.graph.resolve())
     }
 
-    /// The braid_id of a record, if it has identifiers.
-    pub fn braid_id(&self, record_key: &str) -> Option<String> {
-        self.assigned.get(record_key).cloned()
+    /// Records waiting to be re-resolved (all of them after a change of the
+    /// identity configuration).
+    pub fn pending(&self) -> usize {
+        self.graph.pending()
+    }
+
+    /// The braid_id of a record, if it is in the graph.
+    pub fn braid_id(&self, record_key: &str) -> Option<&str> {
+        self.graph.braid_id(record_key)
     }
 
     /// Whether `braid_id` is a current id.
     pub fn exists(&self, braid_id: &str) -> bool {
-        self.assigned.values().any(|v| v == braid_id)
+        self.graph.exists(braid_id)
     }
 
     /// The braid_id holding identifier `id_type`/`id_value`.
     pub fn lookup(&self, id_type: &str, id_value: &str) -> Option<String> {
-        self.records
-            .iter()
-            .find(|(_, (_, ids))| ids.iter().any(|(t, v, _)| t == id_type && v == id_value))
-            .and_then(|(k, _)| self.braid_id(k))
+        self.graph.lookup(id_type, id_value).map(str::to_owned)
     }
 
-    /// Record keys of a person.
+    /// Record keys of a person (a retired id names the person it merged into).
     pub fn records(&self, braid_id: &str) -> Vec<String> {
-        self.assigned
-            .iter()
-            .filter(|(_, v)| *v == braid_id)
-            .map(|(k, _)| k.clone())
-            .collect()
+        self.graph.records(braid_id)
+    }
+
+    /// The current id of `braid_id` (itself, or the id it was retired into).
+    pub fn current(&self, braid_id: &str) -> Option<String> {
+        self.graph.current(braid_id).map(str::to_owned)
     }
 
     /// Distinct identifiers of a person.
     pub fn identifiers(&self, braid_id: &str) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = self
-            .records(braid_id)
-            .iter()
-            .flat_map(|k| {
-                self.records[k]
-                    .1
-                    .iter()
-                    .map(|(t, v, _)| (t.clone(), v.clone()))
-            })
-            .collect();
-        out.sort();
-        out.dedup();
-        out
+        self.graph.identifiers(braid_id)
     }
 
-    /// Which records joined `braid_id` and through which shared identifiers.
+    /// Why the records of `braid_id` are one person: shared identifiers
+    /// (deterministic edges, score 1), probabilistic matches with their
+    /// score and per-field weights, values not followed, retired ids.
     pub fn explain(&self, braid_id: &str) -> Result<serde_json::Value, UnifyError> {
-        let current = self
-            .retired
-            .get(braid_id)
-            .cloned()
-            .unwrap_or_else(|| braid_id.to_owned());
-        let recs = self.records(&current);
-        if recs.is_empty() {
-            return Err(UnifyError::NotFound(format!(
-                "no person with braid_id {braid_id:?}"
-            )));
-        }
-        let mut edges = Vec::new();
-        let mut by_value: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
-        for k in &recs {
-            for (t, v, _) in &self.records[k].1 {
-                by_value.entry(format!("{t}:{v}")).or_default().push(k);
-            }
-        }
-        for (value, ks) in &by_value {
-            if ks.len() > 1 {
-                edges.push(serde_json::json!({"identifier": value, "records": ks, "kind": "deterministic", "score": 1.0}));
-            }
-        }
-        let capped: Vec<_> = by_value
-            .keys()
-            .filter(|v| self.capped.contains_key(*v))
-            .map(|v| serde_json::json!({"identifier": v, "records_holding_it": self.capped[v]}))
-            .collect();
-        let retired: Vec<&String> = self
-            .retired
-            .iter()
-            .filter(|(_, s)| **s == current)
-            .map(|(r, _)| r)
-            .collect();
-        Ok(
-            serde_json::json!({"braid_id": current, "records": recs, "edges": edges, "not_followed": capped, "retired_ids": retired}),
-        )
+        self.graph.explain(braid_id).map_err(identity_err)
     }
 
-    /// Removes a person's records from the graph.
+    /// Removes a person's records from the graph; the id is never minted again.
     pub fn forget(&mut self, braid_id: &str) -> Result<(), UnifyError> {
-        for k in self.records(braid_id) {
-            self.records.remove(&k);
-            self.assigned.remove(&k);
-        }
-        self.retired.retain(|_, s| s != braid_id);
-        Ok(())
+        self.graph.forget(braid_id).map(|_| ()).map_err(identity_err)
     }
 
-    /// The graph as `identity_links` rows: one per (record, identifier),
-    /// plus one row per retired braid_id.
+    /// The graph as `identity_links` rows: one per (record, identifier)
+    /// (`active` or `not_followed`), two per probabilistic match
+    /// (`probabilistic`), one per retired braid_id (`retired`).
     pub fn links(&self) -> Result<RecordBatch, UnifyError> {
-        let schema = schema::Table::IdentityLinks.schema();
-        let mut cols: Vec<StringBuilder> = (0..12).map(|_| StringBuilder::new()).collect();
-        let mut first = TimestampMicrosecondBuilder::new();
-        let mut last = TimestampMicrosecondBuilder::new();
-        let mut ingested = TimestampMicrosecondBuilder::new();
-        let now = chrono::Utc::now().timestamp_micros();
-        let mut push = |vals: [Option<&str>; 8], f: Option<i64>, l: Option<i64>| {
-            // source, source_id, braid_id, record_table, id_type, id_value, status, retired_braid_id
-            for (b, v) in cols.iter_mut().zip(vals) {
-                b.append_option(v);
-            }
-            first.append_option(f);
-            last.append_option(l);
-            ingested.append_value(now);
-        };
-        for (k, (source, ids)) in &self.records {
-            let bid = self.assigned.get(k).map(String::as_str);
-            let mut parts = k.splitn(3, '/');
-            let (_, stream, sid) = (parts.next(), parts.next(), parts.next());
-            for (t, v, seen) in ids {
-                let status = if self.capped.contains_key(&format!("{t}:{v}")) {
-                    "not_followed"
-                } else {
-                    "active"
-                };
-                push(
-                    [
-                        Some(source),
-                        sid,
-                        bid,
-                        stream,
-                        Some(t),
-                        Some(v),
-                        Some(status),
-                        None,
-                    ],
-                    *seen,
-                    *seen,
-                );
-            }
-        }
-        for (old, new) in &self.retired {
-            push(
-                [
-                    Some("braid"),
-                    Some(old),
-                    Some(new),
-                    None,
-                    Some("braid_id"),
-                    Some(old),
-                    Some("retired"),
-                    Some(old),
-                ],
-                None,
-                None,
-            );
-        }
-        let mut s: Vec<ArrayRef> = cols
-            .iter_mut()
-            .take(8)
-            .map(|b| Arc::new(b.finish()) as ArrayRef)
-            .collect();
-        let f: ArrayRef = Arc::new(first.finish().with_timezone("UTC"));
-        let l: ArrayRef = Arc::new(last.finish().with_timezone("UTC"));
-        let ing: ArrayRef = Arc::new(ingested.finish().with_timezone("UTC"));
-        // Schema order: source, source_id, ingested_at, braid_id, record_table, id_type, id_value, first_seen, last_seen, status, retired_braid_id
-        let ordered = vec![
-            s[0].clone(),
-            s[1].clone(),
-            ing,
-            s[2].clone(),
-            s[3].clone(),
-            s[4].clone(),
-            s[5].clone(),
-            f,
-            l,
-            s[6].clone(),
-            s.remove(7),
-        ];
-        RecordBatch::try_new(schema, ordered).map_err(|e| UnifyError::Identity(e.to_string()))
+        self.graph
+            .links(
+                schema::Table::IdentityLinks.schema(),
+                chrono::Utc::now().timestamp_micros(),
+            )
+            .map_err(identity_err)
     }
 
-    /// Writes the graph back.
+    /// Writes the graph back as a new generation.
     pub fn save(&self) -> Result<(), UnifyError> {
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| UnifyError::io(dir, e))?;
+        self.graph.save(&self.dir).map_err(identity_err)?;
+        let legacy = self.dir.join(LEGACY_FILE);
+        match std::fs::remove_file(&legacy) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(UnifyError::io(&legacy, e)),
         }
-        let bytes = serde_json::to_vec(self).map_err(|e| UnifyError::Corrupt(e.to_string()))?;
-        let tmp = self.path.with_extension("json.tmp");
-        crate::layer::write_durable(&tmp, &bytes)?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| UnifyError::io(&self.path, e))
     }
+}
+
+fn identity_err(e: braid_identity::IdentityError) -> UnifyError {
+    match e {
+        braid_identity::IdentityError::NotFound(m) => UnifyError::NotFound(m),
+        other => UnifyError::Identity(other.to_string()),
+    }
+}
+
+const LEGACY_FILE: &str = "graph.json";
+
+fn legacy_path(root: &Path) -> PathBuf {
+    graph_dir(root).join(LEGACY_FILE)
+}
+
+/// A record's source and its (id_type, id_value, seen_at) identifiers.
+type SourceIds = (String, Vec<(String, String, Option<i64>)>);
+
+/// `graph.json` as written before braid-identity.
+#[derive(serde::Deserialize)]
+struct Legacy {
+    records: BTreeMap<String, SourceIds>,
+    assigned: BTreeMap<String, String>,
+    retired: BTreeMap<String, String>,
 }

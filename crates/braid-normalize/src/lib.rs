@@ -41,9 +41,12 @@ pub(crate) fn lock(root: &std::path::Path) -> Result<std::fs::File, UnifyError> 
     Ok(f)
 }
 
-/// `braid identity explain`: which records and identifiers make up `braid_id`.
+/// `braid identity explain`: which records make up `braid_id` (a retired id
+/// names the person it merged into), through which shared identifiers
+/// (score 1) and probabilistic matches (score, threshold and per-field
+/// weights), which values were not followed, and the retired ids.
 pub fn explain(root: &std::path::Path, braid_id: &str) -> Result<serde_json::Value, UnifyError> {
-    identity::IdentityStore::open(root)?.explain(braid_id)
+    identity::IdentityStore::load(root)?.explain(braid_id)
 }
 
 #[cfg(test)]

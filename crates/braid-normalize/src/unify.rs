@@ -39,6 +39,10 @@ pub struct UnifyReport {
     pub files_kept: u64,
     /// Type changes found in this run.
     pub type_changes: Vec<TypeChange>,
+    /// What identity resolution did: records re-stitched (the affected
+    /// part of the graph), ids minted, merges (retired, survivor), values
+    /// not followed, probabilistic matches.
+    pub identity: braid_identity::ResolveReport,
 }
 
 /// One source's part of a [`UnifyReport`].
@@ -79,7 +83,7 @@ pub fn unify(root: &Path, pipeline: &Pipeline) -> Result<UnifyReport, UnifyError
     let mut layers = Layers::open(root)?;
     let mut draft = layers.draft()?;
     let erased = crate::forget::erased_keys(root)?;
-    let mut identity = IdentityStore::open(root)?;
+    let mut identity = IdentityStore::open(root, cfg.identity.to_config())?;
     let mut report = UnifyReport {
         version: draft.manifest.version.clone(),
         ..Default::default()
@@ -212,14 +216,18 @@ pub fn unify(root: &Path, pipeline: &Pipeline) -> Result<UnifyReport, UnifyError
     }
 
     // 2. Resolve what changed.
-    let (ids, profiles) = crate::identity::extract(
+    let found = crate::identity::extract(
         built
             .iter()
             .map(|((_, s), p)| (s.as_str(), &p.batch, p.fresh.as_slice())),
     )?;
-    report.records_resolved = crate::identity::distinct_records(&ids);
-    if ids.num_rows() > 0 {
-        identity.resolve(&ids, &profiles)?;
+    report.records_resolved = found.records();
+    if !found.is_empty() || identity.pending() > 0 {
+        report.identity = identity.resolve(
+            &found.identifiers,
+            &found.profiles,
+            &found.without_identifiers,
+        )?;
     }
 
     // 3. Write rebuilt sources; carry or re-stamp the others.
