@@ -392,3 +392,96 @@ fn type_change_policy_fail_stops_and_names_the_column() {
         "{err}"
     );
 }
+
+#[test]
+fn identity_section_is_validated_with_locations() {
+    let yaml = "name: shop\nsources:\n  - name: store_pos\n    connector: files\nunify:\n  identity:\n    threshold: 6\n    types:\n      phnoe: {max_records_per_value: 5}\n";
+    let p = braid_pipeline::parse(yaml, "shop.yaml", &|_| None).unwrap();
+    let errs = crate::config::load(&p).unwrap_err().to_string();
+    assert!(errs.contains("shop.yaml:9:"), "{errs}");
+    assert!(errs.contains("unknown identifier type \"phnoe\""), "{errs}");
+    assert!(errs.contains("shop.yaml:7:"), "{errs}");
+    assert!(errs.contains("needs `probabilistic: true`"), "{errs}");
+}
+
+#[test]
+fn identity_type_rules_come_from_the_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // Three orders share one phone; a second phone joins only two of them.
+    let orders = pos_orders(
+        &["P1", "P2", "P3"],
+        &[Some("13930284657"), Some("13930284657"), Some("13930284657")],
+        &[Some("a@x.com"), Some("a@x.com"), Some("c@x.com")],
+        &["1", "2", "3"],
+        &["CNY", "CNY", "CNY"],
+    );
+    write_raw(root, "r1", &orders);
+    let p = pipeline("unify:\n  phone_regions: {store_pos: CN}\n");
+    let r = crate::unify(root, &p).unwrap();
+    assert_eq!(r.people, 1, "the default limit (50) follows the phone");
+    let one = braid_of(root, "P1").unwrap();
+    // A limit of 2 records per phone: the phone is not followed, only the
+    // shared email joins P1 and P2; the configuration change re-resolves
+    // the whole graph and P1's part keeps its id.
+    let p = pipeline(
+        "unify:\n  phone_regions: {store_pos: CN}\n  identity:\n    types:\n      phone: {max_records_per_value: 2}\n",
+    );
+    let r = crate::unify(root, &p).unwrap();
+    assert_eq!(r.identity.records_resolved, 3);
+    assert_eq!(r.identity.not_followed, 1);
+    assert_eq!(r.people, 2);
+    assert_eq!(braid_of(root, "P1").unwrap(), one);
+    assert_eq!(braid_of(root, "P2").unwrap(), one);
+    assert_ne!(braid_of(root, "P3").unwrap(), one);
+    let e = crate::explain(root, &one).unwrap();
+    // One entry per record of the person holding the value.
+    let held = e["not_followed"].as_array().unwrap();
+    assert_eq!(held.len(), 2, "{e}");
+    assert!(held
+        .iter()
+        .all(|h| h["identifier"] == "phone:+8613930284657" && h["records_holding_it"] == 3));
+}
+
+#[test]
+fn a_graph_from_before_braid_identity_keeps_its_braid_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let legacy = root.join("_braid/identity/graph.json");
+    std::fs::create_dir_all(legacy.parent().unwrap()).unwrap();
+    std::fs::write(
+        &legacy,
+        serde_json::json!({
+            "records": {
+                "store_pos/orders/P1": ["store_pos", [["email", "a@x.com", 1_709_251_200_000_000i64]]],
+                "store_pos/orders/P2": ["store_pos", [["email", "b@x.com", null]]],
+            },
+            "assigned": {"store_pos/orders/P1": "b_00000000000000aa", "store_pos/orders/P2": "b_00000000000000bb"},
+            "retired": {"b_00000000000000a0": "b_00000000000000aa"},
+            "capped": {},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    write_raw(
+        root,
+        "r1",
+        &pos_orders(
+            &["P1", "P2", "P3"],
+            &[None, None, None],
+            &[Some("a@x.com"), Some("b@x.com"), Some("c@x.com")],
+            &["1", "2", "3"],
+            &["CNY", "CNY", "CNY"],
+        ),
+    );
+    let p = pipeline("unify:\n  phone_regions: {store_pos: CN}\n");
+    let r = crate::unify(root, &p).unwrap();
+    assert_eq!(r.people, 3);
+    assert_eq!(braid_of(root, "P1").unwrap(), "b_00000000000000aa");
+    assert_eq!(braid_of(root, "P2").unwrap(), "b_00000000000000bb");
+    let p3 = braid_of(root, "P3").unwrap();
+    assert!(p3.starts_with("b_") && p3.len() == 18, "{p3}");
+    assert!(!legacy.exists(), "carried over, then removed");
+    let e = crate::explain(root, "b_00000000000000a0").unwrap();
+    assert_eq!(e["braid_id"], "b_00000000000000aa");
+}
