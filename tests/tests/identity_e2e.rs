@@ -149,8 +149,7 @@ fn braid_ids_are_stable_across_runs_merges_retire_ids_and_explain_shows_scores()
     assert_eq!(id(&r1, "M2"), id(&r1, "M3"));
     assert_eq!(id(&r1, "O2"), id(&r1, "M4"));
     assert_eq!(r1["O3"], None);
-    let people: std::collections::BTreeSet<String> =
-        r1.values().flatten().cloned().collect();
+    let people: std::collections::BTreeSet<String> = r1.values().flatten().cloned().collect();
     assert_eq!(people.len(), 3);
     let mart = format!(
         "read_parquet('{}/marts/customer_360/*.parquet')",
@@ -174,7 +173,10 @@ fn braid_ids_are_stable_across_runs_merges_retire_ids_and_explain_shows_scores()
     let m = &e["probabilistic"][0];
     assert_eq!(
         m["records"],
-        serde_json::json!(["store_pos/loyalty_members/M2", "store_pos/loyalty_members/M3"])
+        serde_json::json!([
+            "store_pos/loyalty_members/M2",
+            "store_pos/loyalty_members/M3"
+        ])
     );
     let (score, needed) = (m["score"].as_f64().unwrap(), m["needed"].as_f64().unwrap());
     assert!(score >= needed && needed > 0.0, "{m}");
@@ -233,7 +235,10 @@ fn braid_ids_are_stable_across_runs_merges_retire_ids_and_explain_shows_scores()
         duckdb(&format!(
             "SELECT braid_id, retired_braid_id FROM {links} WHERE status = 'retired'"
         )),
-        vec![vec![Value::from(survivor.clone()), Value::from(retired.clone())]]
+        vec![vec![
+            Value::from(survivor.clone()),
+            Value::from(retired.clone())
+        ]]
     );
     // A retired id explains the person it merged into.
     let e = explain(&wh, &retired);

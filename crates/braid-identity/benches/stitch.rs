@@ -8,7 +8,6 @@
 //! (`BRAID_PYTHON` = a Python with duckdb; default ~/.cache/braid/venv/bin/python).
 
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
@@ -29,9 +28,11 @@ fn peak_rss_mib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|k| k.parse::<u64>().ok())
+            })
         })
         .map_or(0, |kb| kb / 1024)
 }
@@ -71,16 +72,29 @@ fn child(mode: &str, path: &str) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     if args.first().map(String::as_str) == Some("--child") {
         return child(&args[1], &args[2]);
     }
     let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
-    let sizes = if sizes.is_empty() { vec![1_000_000] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![1_000_000]
+    } else {
+        sizes
+    };
     let python = std::env::var("BRAID_PYTHON").unwrap_or_else(|_| {
-        format!("{}/.cache/braid/venv/bin/python", std::env::var("HOME").unwrap_or_default())
+        format!(
+            "{}/.cache/braid/venv/bin/python",
+            std::env::var("HOME").unwrap_or_default()
+        )
     });
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/identity_baseline.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/identity_baseline.py"
+    );
     let dir = tempfile::tempdir().unwrap();
     let me = std::env::current_exe().unwrap();
     for n in sizes {
@@ -108,8 +122,14 @@ fn main() {
         drop((edges, ids, data.profiles));
         let p = path.to_str().unwrap();
         for mode in ["stitch", "graph"] {
-            let out = Command::new(&me).args(["--child", mode, p]).output().unwrap();
-            println!("  braid-identity {mode:6}: {}", String::from_utf8_lossy(&out.stdout).trim());
+            let out = Command::new(&me)
+                .args(["--child", mode, p])
+                .output()
+                .unwrap();
+            println!(
+                "  braid-identity {mode:6}: {}",
+                String::from_utf8_lossy(&out.stdout).trim()
+            );
         }
         let out = Command::new(&python).args([script, p]).output().unwrap();
         println!(
@@ -117,6 +137,5 @@ fn main() {
             String::from_utf8_lossy(&out.stdout).trim(),
             String::from_utf8_lossy(&out.stderr).trim()
         );
-        let _ = Arc::new(());
     }
 }

@@ -388,7 +388,10 @@ fn a_retracted_record_leaves_its_cluster_which_is_re_stitched() {
     let r = g.resolve();
     assert_eq!(r.people, 2);
     assert_eq!(g.braid_id("shop/o/1"), None);
-    let (c, m) = (g.braid_id("crm/c/1").unwrap(), g.braid_id("pos/m/1").unwrap());
+    let (c, m) = (
+        g.braid_id("crm/c/1").unwrap(),
+        g.braid_id("pos/m/1").unwrap(),
+    );
     assert_ne!(c, m);
     // Ties keep the id with the part whose smallest key comes first.
     assert_eq!(c, a);
@@ -424,12 +427,20 @@ fn a_changed_configuration_re_resolves_everything_and_keeps_ids() {
     assert_eq!(same.resolve().records_resolved, 0);
     // Phones shared by more than two records are not followed any more.
     let mut cfg = Config::default();
-    cfg.types.iter_mut().find(|t| t.name == "phone").unwrap().max_records_per_value = 2;
+    cfg.types
+        .iter_mut()
+        .find(|t| t.name == "phone")
+        .unwrap()
+        .max_records_per_value = 2;
     let mut g = Graph::open(dir.path(), cfg.clone()).unwrap();
     assert_eq!(g.pending(), 4);
     let r = g.resolve();
     assert_eq!((r.records_resolved, r.not_followed, r.people), (4, 1, 4));
-    assert_eq!(g.braid_id("crm/c/1"), Some(a.as_str()), "smallest key keeps the id");
+    assert_eq!(
+        g.braid_id("crm/c/1"),
+        Some(a.as_str()),
+        "smallest key keeps the id"
+    );
     assert_eq!(g.braid_id("pos/m/2"), Some(b.as_str()));
     g.save(dir.path()).unwrap();
     // `load` opens with the configuration it was saved with.
@@ -462,14 +473,23 @@ fn adopted_ids_survive_and_retired_ones_point_to_them() {
     assert_eq!(g.current("b_00000000000000aa"), Some("b_0000000000000001"));
     // A later merge of the two keeps the smaller of the adopted ids.
     g.upsert(
-        &edges(&[("web/s/1", "email", "a@x.com"), ("web/s/1", "phone", "+4400")]),
+        &edges(&[
+            ("web/s/1", "email", "a@x.com"),
+            ("web/s/1", "phone", "+4400"),
+        ]),
         None,
     )
     .unwrap();
     let r = g.resolve();
     assert_eq!(
         r.merges,
-        vec![("b_0000000000000002".to_owned(), "b_0000000000000001".to_owned())]
+        vec![(
+            "b_0000000000000002".to_owned(),
+            "b_0000000000000001".to_owned()
+        )]
     );
-    assert!(g.adopt(&edges(&[]), [], []).is_err(), "only into an empty graph");
+    assert!(
+        g.adopt(&edges(&[]), [], []).is_err(),
+        "only into an empty graph"
+    );
 }

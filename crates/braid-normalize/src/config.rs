@@ -187,16 +187,37 @@ pub fn load(pipeline: &Pipeline) -> Result<(UnifyConfig, Vec<SourceMappings>), P
                         }
                     }
                     for name in c.identity.types.keys() {
-                        if !crate::identity::IDENTIFIER_COLUMNS.iter().any(|(_, t, _)| t == name) {
-                            let known: Vec<&str> = crate::identity::IDENTIFIER_COLUMNS.iter().map(|(_, t, _)| *t).collect();
-                            diags.push(diag(&format!("/identity/types/{name}"), format!("unify.identity.types.{name}"), format!("unknown identifier type {name:?} (types: {})", known.join(", "))));
+                        if !crate::identity::IDENTIFIER_COLUMNS
+                            .iter()
+                            .any(|(_, t, _)| t == name)
+                        {
+                            let known: Vec<&str> = crate::identity::IDENTIFIER_COLUMNS
+                                .iter()
+                                .map(|(_, t, _)| *t)
+                                .collect();
+                            diags.push(diag(
+                                &format!("/identity/types/{name}"),
+                                format!("unify.identity.types.{name}"),
+                                format!(
+                                    "unknown identifier type {name:?} (types: {})",
+                                    known.join(", ")
+                                ),
+                            ));
                         }
                     }
                     if let Some(t) = c.identity.threshold {
                         if !t.is_finite() {
-                            diags.push(diag("/identity/threshold", "unify.identity.threshold".into(), "expected a number (posterior log2-odds, e.g. 8)".into()));
+                            diags.push(diag(
+                                "/identity/threshold",
+                                "unify.identity.threshold".into(),
+                                "expected a number (posterior log2-odds, e.g. 8)".into(),
+                            ));
                         } else if !c.identity.probabilistic {
-                            diags.push(diag("/identity/threshold", "unify.identity.threshold".into(), "a threshold needs `probabilistic: true`".into()));
+                            diags.push(diag(
+                                "/identity/threshold",
+                                "unify.identity.threshold".into(),
+                                "a threshold needs `probabilistic: true`".into(),
+                            ));
                         }
                     }
                     for (i, m) in c.mappings.iter().enumerate() {

@@ -364,7 +364,10 @@ impl IdentityStore {
 
     /// Removes a person's records from the graph; the id is never minted again.
     pub fn forget(&mut self, braid_id: &str) -> Result<(), UnifyError> {
-        self.graph.forget(braid_id).map(|_| ()).map_err(identity_err)
+        self.graph
+            .forget(braid_id)
+            .map(|_| ())
+            .map_err(identity_err)
     }
 
     /// The graph as `identity_links` rows: one per (record, identifier)

@@ -411,7 +411,11 @@ fn identity_type_rules_come_from_the_pipeline() {
     // Three orders share one phone; a second phone joins only two of them.
     let orders = pos_orders(
         &["P1", "P2", "P3"],
-        &[Some("13930284657"), Some("13930284657"), Some("13930284657")],
+        &[
+            Some("13930284657"),
+            Some("13930284657"),
+            Some("13930284657"),
+        ],
         &[Some("a@x.com"), Some("a@x.com"), Some("c@x.com")],
         &["1", "2", "3"],
         &["CNY", "CNY", "CNY"],
