@@ -25,6 +25,7 @@ mod rng;
 pub mod salesforce;
 pub mod shopify;
 pub mod square;
+pub mod wechat;
 pub mod woocommerce;
 
 use std::collections::BTreeMap;
@@ -48,6 +49,7 @@ pub use oceanengine::OceanEngineConfig;
 pub use salesforce::SalesforceConfig;
 pub use shopify::ShopifyConfig;
 pub use square::SquareConfig;
+pub use wechat::WeChatConfig;
 pub use woocommerce::WooCommerceConfig;
 
 /// What the sandbox serves.
@@ -63,6 +65,8 @@ pub struct SandboxConfig {
     pub salesforce: SalesforceConfig,
     /// The Ocean Engine (巨量引擎) emulation.
     pub oceanengine: OceanEngineConfig,
+    /// The WeChat Official Account emulation.
+    pub wechat: WeChatConfig,
     /// The Shopify emulation.
     pub shopify: ShopifyConfig,
     /// The WooCommerce emulation.
@@ -79,6 +83,7 @@ impl Default for SandboxConfig {
             square: SquareConfig::default(),
             salesforce: SalesforceConfig::default(),
             oceanengine: OceanEngineConfig::default(),
+            wechat: WeChatConfig::default(),
             shopify: ShopifyConfig::default(),
             woocommerce: WooCommerceConfig::default(),
             meta: MetaConfig::default(),
@@ -105,6 +110,7 @@ impl Sandbox {
             square: square::Square::new(config.square.clone(), config.seed),
             salesforce: salesforce::Salesforce::new(config.salesforce.clone(), config.seed),
             oceanengine: oceanengine::OceanEngine::new(config.oceanengine.clone(), config.seed),
+            wechat: wechat::WeChat::new(config.wechat.clone(), config.seed),
             shopify: shopify::Shopify::new(config.shopify.clone(), config.seed),
             woocommerce: woocommerce::WooCommerce::new(config.woocommerce.clone(), config.seed),
             meta: meta::Meta::new(config.meta.clone(), config.seed),
@@ -121,6 +127,7 @@ impl Sandbox {
             .merge(square::router(state.clone()))
             .merge(salesforce::router(state.clone()))
             .merge(oceanengine::router(state.clone()))
+            .merge(wechat::router(state.clone()))
             .merge(shopify::router(state.clone()))
             .merge(woocommerce::router(state.clone()))
             .merge(meta::router(state.clone()));
@@ -133,6 +140,7 @@ impl Sandbox {
             .merge(square::admin_router())
             .merge(salesforce::admin_router())
             .merge(oceanengine::admin_router())
+            .merge(wechat::admin_router())
             .merge(shopify::admin_router())
             .merge(woocommerce::admin_router())
             .merge(meta::admin_router())
@@ -189,6 +197,7 @@ impl Sandbox {
             &self.config.oceanengine,
             self.config.seed,
         ));
+        env.extend(wechat::demo_env(&base, &self.config.wechat));
         env.extend(shopify::demo_env(&base, &self.config.shopify));
         env.extend(woocommerce::demo_env(&base, &self.config.woocommerce));
         env.extend(meta::demo_env(&base, &self.config.meta));
@@ -218,6 +227,7 @@ pub(crate) struct AppState {
     pub(crate) square: square::Square,
     pub(crate) salesforce: salesforce::Salesforce,
     pub(crate) oceanengine: oceanengine::OceanEngine,
+    pub(crate) wechat: wechat::WeChat,
     pub(crate) shopify: shopify::Shopify,
     pub(crate) woocommerce: woocommerce::WooCommerce,
     pub(crate) meta: meta::Meta,
@@ -341,6 +351,9 @@ fn fault_response(state: &AppState, path: &str, status: StatusCode) -> Response 
     if path.starts_with("/services/") {
         return salesforce::fault_response(status);
     }
+    if path.starts_with("/cgi-bin/") || path.starts_with("/datacube/") {
+        return wechat::fault_response(status);
+    }
     if path.starts_with("/open_api/") {
         return oceanengine::fault_response(status);
     }
@@ -448,6 +461,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> Response {
     state.square.reset();
     state.salesforce.reset();
     state.oceanengine.reset();
+    state.wechat.reset();
     state.shopify.reset();
     state.woocommerce.reset();
     state.meta.reset();
