@@ -34,6 +34,7 @@ impl Registry {
         r.register(Arc::new(braid_connector_shopify::ShopifyConnector));
         r.register(Arc::new(braid_connector_woocommerce::WooCommerceConnector));
         r.register(Arc::new(braid_connector_oceanengine::OceanEngineConnector));
+        r.register(Arc::new(braid_connector_wechat_oa::WeChatOaConnector));
         r.register(Arc::new(
             braid_connector_files::FilesConnector::with_base_dir(base_dir),
         ));

@@ -33,6 +33,9 @@ pub type ErrorClassifier =
 pub enum EnvelopeError {
     /// Slow down; retried with backoff.
     RateLimit(String),
+    /// A quota that will not refill within the run (WeChat's daily 45009):
+    /// a rate-limit error, not retried.
+    QuotaExhausted(String),
     /// Try again; retried with backoff.
     Transient(String),
     /// Credentials refused or expired.
@@ -166,6 +169,8 @@ impl std::fmt::Debug for HttpClient {
 struct Attempt {
     error: Error,
     retry_after: Option<Duration>,
+    /// False when retrying cannot help even though the kind is retryable.
+    retry: bool,
 }
 
 impl HttpClient {
@@ -227,7 +232,7 @@ impl HttpClient {
             self.attempt(&build).await
         })
         .retry(backoff)
-        .when(|a: &Attempt| a.error.is_retryable())
+        .when(|a: &Attempt| a.retry && a.error.is_retryable())
         .adjust(|a: &Attempt, dur| {
             dur.map(|d| {
                 a.retry_after
@@ -263,6 +268,7 @@ impl HttpClient {
         let request = build(&self.inner.client).build().map_err(|e| Attempt {
             error: Error::Config(format!("invalid request: {}", e.without_url())),
             retry_after: None,
+            retry: true,
         })?;
         let endpoint = request.url().path().to_owned();
         let method = request.method().clone();
@@ -272,6 +278,7 @@ impl HttpClient {
         let _slot = self.inner.slots.acquire().await.map_err(|_| Attempt {
             error: Error::Internal("HTTP client closed".into()),
             retry_after: None,
+            retry: true,
         })?;
         self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
         let transient = |message: String| Attempt {
@@ -280,6 +287,7 @@ impl HttpClient {
                 message,
             },
             retry_after: None,
+            retry: true,
         };
         let span = tracing::debug_span!("http", %method, path = %endpoint);
         let response = tracing::Instrument::instrument(self.inner.client.execute(request), span)
@@ -296,8 +304,9 @@ impl HttpClient {
         tracing::debug!(%method, path = %endpoint, status = status.as_u16(), bytes = body.len(), "http");
         if status.is_success() {
             if let Some(verdict) = self.inner.config.envelope.and_then(|check| check(&body)) {
+                let retry = !matches!(verdict, EnvelopeError::QuotaExhausted(_));
                 let error = match verdict {
-                    EnvelopeError::RateLimit(message) => {
+                    EnvelopeError::RateLimit(message) | EnvelopeError::QuotaExhausted(message) => {
                         self.inner
                             .stats
                             .rate_limited
@@ -317,6 +326,7 @@ impl HttpClient {
                 return Err(Attempt {
                     error,
                     retry_after: None,
+                    retry,
                 });
             }
             return Ok(HttpResponse {
@@ -391,7 +401,11 @@ impl HttpClient {
             408 | 500..=599 => Error::Transient { endpoint, message },
             _ => Error::Config(format!("{endpoint} refused the request: {message}")),
         };
-        Err(Attempt { error, retry_after })
+        Err(Attempt {
+            error,
+            retry_after,
+            retry: true,
+        })
     }
 }
 
@@ -501,6 +515,34 @@ mod tests {
         assert_eq!(r.attempts, 3);
         assert_eq!(hits.load(Ordering::SeqCst), 3);
         assert_eq!(c.stats().retries.load(Ordering::Relaxed), 2);
+    }
+
+    fn errcode(body: &[u8]) -> Option<EnvelopeError> {
+        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        match v.get("errcode")?.as_i64()? {
+            0 => None,
+            45011 => Some(EnvelopeError::RateLimit("minute quota".into())),
+            45009 => Some(EnvelopeError::QuotaExhausted("daily quota".into())),
+            _ => Some(EnvelopeError::Fatal("bad".into())),
+        }
+    }
+
+    #[tokio::test]
+    async fn envelope_rate_limits_are_retried_but_exhausted_quotas_are_not() {
+        let (url, hits) = server(vec![(200, r#"{"errcode":45011}"#, None)]).await;
+        let mut cfg = fast(&url);
+        cfg.envelope = Some(errcode);
+        let c = HttpClient::new(cfg.clone()).unwrap();
+        let r = c.send(|h| h.get(c.url("/x"))).await.unwrap();
+        assert_eq!(r.attempts, 2);
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+        let (url, hits) = server(vec![(200, r#"{"errcode":45009}"#, None)]).await;
+        cfg.base_url = url;
+        let c = HttpClient::new(cfg).unwrap();
+        let e = c.send(|h| h.get(c.url("/x"))).await.unwrap_err();
+        assert!(matches!(e, Error::RateLimit { .. }), "{e:?}");
+        assert!(e.to_string().contains("daily quota"), "{e}");
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "not retried");
     }
 
     #[tokio::test]
