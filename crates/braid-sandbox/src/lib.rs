@@ -9,6 +9,8 @@
 //! - `POST /_sandbox/hubspot/mutate` `{"object":"contacts","count":50,"create":0}`
 //! - `POST /_sandbox/square/mutate` `{"object":"orders","count":50,"create":0}`
 //! - `POST /_sandbox/oceanengine/restate` `{"days":3}`, `…/expire_tokens`, `…/extra_field`
+//! - `POST /_sandbox/wechat/restate` `{"days":3}`, `…/expire_tokens`, `…/replace_tokens`,
+//!   `…/subscribe`, `…/unsubscribe`, `…/extra_field`
 //! - `POST /_sandbox/shopify/mutate` `{"object":"orders","count":50,"create":0}`
 //! - `POST /_sandbox/woocommerce/mutate` `{"object":"orders","count":50,"create":0}`
 //! - `POST /_sandbox/meta/restate` `{"days":3}` (late conversions for the last days),
