@@ -353,8 +353,9 @@ impl HttpClient {
             .and_then(|classify| classify(status, &headers, &body))
         {
             let retry_after = wait.or_else(|| retry_after(&headers));
+            let retry = !matches!(verdict, EnvelopeError::QuotaExhausted(_));
             let error = match verdict {
-                EnvelopeError::RateLimit(m) => {
+                EnvelopeError::RateLimit(m) | EnvelopeError::QuotaExhausted(m) => {
                     self.inner
                         .stats
                         .rate_limited
@@ -378,7 +379,11 @@ impl HttpClient {
                     status.as_u16()
                 )),
             };
-            return Err(Attempt { error, retry_after });
+            return Err(Attempt {
+                error,
+                retry_after,
+                retry,
+            });
         }
         let retry_after = retry_after(&headers);
         let error = match status.as_u16() {
