@@ -15,12 +15,15 @@
 //! - `POST /_sandbox/woocommerce/mutate` `{"object":"orders","count":50,"create":0}`
 //! - `POST /_sandbox/meta/restate` `{"days":3}` (late conversions for the last days),
 //!   `/_sandbox/meta/leads` `{"create":10}`, `/_sandbox/meta/extra_field` `{"enabled":true}`
+//! - `POST /_sandbox/loyaltylion/mutate` `{"object":"customers","count":50,"create":0}`
+//!   or `{"object":"transactions","create":100}`, `/_sandbox/loyaltylion/extra_field` `{"name":"x"}`
 //! - `POST /_sandbox/faults` `{"path_prefix":"/crm/v3/objects/contacts","kind":"status","status":500,"count":2}`
 //!   (kinds: `status`, `repeat_paging`, `truncate`, `delay_ms` with `"ms"`)
 //! - `GET /_sandbox/stats`, `POST /_sandbox/reset`
 
 pub mod commerce;
 pub mod hubspot;
+pub mod loyaltylion;
 pub mod meta;
 pub mod oceanengine;
 mod rng;
@@ -46,6 +49,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 pub use hubspot::HubSpotConfig;
+pub use loyaltylion::LoyaltyLionConfig;
 pub use meta::MetaConfig;
 pub use oceanengine::OceanEngineConfig;
 pub use salesforce::SalesforceConfig;
@@ -75,6 +79,8 @@ pub struct SandboxConfig {
     pub woocommerce: WooCommerceConfig,
     /// The Meta Marketing API emulation.
     pub meta: MetaConfig,
+    /// The LoyaltyLion Admin API emulation (under `/loyaltylion`).
+    pub loyaltylion: LoyaltyLionConfig,
 }
 
 impl Default for SandboxConfig {
@@ -89,6 +95,7 @@ impl Default for SandboxConfig {
             shopify: ShopifyConfig::default(),
             woocommerce: WooCommerceConfig::default(),
             meta: MetaConfig::default(),
+            loyaltylion: LoyaltyLionConfig::default(),
         }
     }
 }
@@ -116,6 +123,7 @@ impl Sandbox {
             shopify: shopify::Shopify::new(config.shopify.clone(), config.seed),
             woocommerce: woocommerce::WooCommerce::new(config.woocommerce.clone(), config.seed),
             meta: meta::Meta::new(config.meta.clone(), config.seed),
+            loyaltylion: loyaltylion::LoyaltyLion::new(config.loyaltylion.clone(), config.seed),
             // Vendors: your emulation's state here.
             faults: Mutex::new(Vec::new()),
             stats: Mutex::new(Stats::default()),
@@ -132,7 +140,8 @@ impl Sandbox {
             .merge(wechat::router(state.clone()))
             .merge(shopify::router(state.clone()))
             .merge(woocommerce::router(state.clone()))
-            .merge(meta::router(state.clone()));
+            .merge(meta::router(state.clone()))
+            .merge(loyaltylion::router(state.clone()));
         let app = vendors
             .layer(middleware::from_fn_with_state(
                 state.clone(),
@@ -146,6 +155,7 @@ impl Sandbox {
             .merge(shopify::admin_router())
             .merge(woocommerce::admin_router())
             .merge(meta::admin_router())
+            .merge(loyaltylion::admin_router())
             .route("/_sandbox/faults", post(add_fault))
             .route("/_sandbox/stats", get(stats))
             .route("/_sandbox/reset", post(reset))
@@ -203,6 +213,7 @@ impl Sandbox {
         env.extend(shopify::demo_env(&base, &self.config.shopify));
         env.extend(woocommerce::demo_env(&base, &self.config.woocommerce));
         env.extend(meta::demo_env(&base, &self.config.meta));
+        env.extend(loyaltylion::demo_env(&base, &self.config.loyaltylion));
         // Vendors: extend with yours.
         env.sort();
         env
@@ -233,6 +244,7 @@ pub(crate) struct AppState {
     pub(crate) shopify: shopify::Shopify,
     pub(crate) woocommerce: woocommerce::WooCommerce,
     pub(crate) meta: meta::Meta,
+    pub(crate) loyaltylion: loyaltylion::LoyaltyLion,
     faults: Mutex<Vec<Fault>>,
     stats: Mutex<Stats>,
     /// Per-second request windows by budget name: (second, count).
@@ -368,6 +380,9 @@ fn fault_response(state: &AppState, path: &str, status: StatusCode) -> Response 
     if meta::owns(path) {
         return meta::fault_response(state, status);
     }
+    if loyaltylion::owns(path) {
+        return loyaltylion::fault_response(status);
+    }
     (
         status,
         [("content-type", "application/json")],
@@ -467,6 +482,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> Response {
     state.shopify.reset();
     state.woocommerce.reset();
     state.meta.reset();
+    state.loyaltylion.reset();
     // Vendors: reset your mutations here.
     Json(serde_json::json!({"ok": true})).into_response()
 }
