@@ -90,7 +90,7 @@ step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "build the braid binary the end-to-end tests drive"
-cargo build --locked -p braid-cli
+cargo build --locked -p braid-cli -p braid-connector-loyaltylion
 export BRAID_BIN="$CARGO_TARGET_DIR/debug/braid"
 
 step "tests"

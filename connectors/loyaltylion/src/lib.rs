@@ -238,11 +238,7 @@ pub fn transactions_schema() -> SchemaRef {
         Field::new("id", Int64, false),
         st(
             "customer",
-            vec![
-                f("id", Int64),
-                f("merchant_id", Utf8),
-                f("email", Utf8),
-            ],
+            vec![f("id", Int64), f("merchant_id", Utf8), f("email", Utf8)],
         ),
         f("points_approved", Int64),
         f("points_pending", Int64),
@@ -282,11 +278,14 @@ impl Kind {
     }
 
     fn parse(s: &str) -> Result<Kind> {
-        Kind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
-            Error::Config(format!(
-                "unknown LoyaltyLion stream {s:?}; expected customers or transactions"
-            ))
-        })
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "unknown LoyaltyLion stream {s:?}; expected customers or transactions"
+                ))
+            })
     }
 
     fn descriptor(self) -> StreamDescriptor {
@@ -359,7 +358,10 @@ impl LoyaltyLionSource {
             ),
             Page::Cursor(c) => format!("cursor={}&limit={limit}", encode(c)),
         };
-        let url = format!("{}?{query}", self.client.url(&format!("v2/{}", kind.name())));
+        let url = format!(
+            "{}?{query}",
+            self.client.url(&format!("v2/{}", kind.name()))
+        );
         let key = &self.config.api_key;
         self.client
             .send(|c| {
@@ -376,11 +378,12 @@ impl Source for LoyaltyLionSource {
     async fn check(&self) -> Result<CheckOutcome> {
         // One record of each stream: the key and both scopes work.
         for kind in Kind::ALL {
-            let url = format!("{}?limit=1", self.client.url(&format!("v2/{}", kind.name())));
+            let url = format!(
+                "{}?limit=1",
+                self.client.url(&format!("v2/{}", kind.name()))
+            );
             let key = &self.config.api_key;
-            self.client
-                .send(|c| c.get(&url).bearer_auth(key))
-                .await?;
+            self.client.send(|c| c.get(&url).bearer_auth(key)).await?;
         }
         Ok(CheckOutcome {
             message: format!(
@@ -577,13 +580,15 @@ mod tests {
             Some("Unauthorized: invalid API key")
         );
         assert_eq!(error_message(b"<html>"), None);
-        let e = LoyaltyLionConfig::from_value(serde_json::json!({"api_key": "k", "page_size": 900}))
-            .unwrap_err();
+        let e =
+            LoyaltyLionConfig::from_value(serde_json::json!({"api_key": "k", "page_size": 900}))
+                .unwrap_err();
         assert!(e.to_string().contains("page_size must be 1..=500"), "{e}");
         let e = LoyaltyLionConfig::from_value(serde_json::json!({"api_key": "k", "bogus": 1}))
             .unwrap_err();
         assert!(e.to_string().contains("unknown field `bogus`"), "{e}");
-        let c = LoyaltyLionConfig::from_value(serde_json::json!({"api_key": "secret-key"})).unwrap();
+        let c =
+            LoyaltyLionConfig::from_value(serde_json::json!({"api_key": "secret-key"})).unwrap();
         assert!(!format!("{c:?}").contains("secret-key"));
     }
 

@@ -77,11 +77,18 @@ async fn full_refresh_and_incremental_read_every_record_once() {
     let src = source(&sb, KEY);
     assert!(src.check().await.unwrap().message.contains("readable"));
 
-    let (batches, checkpoints) = read(src.as_ref(), "customers", SyncMode::FullRefresh, Default::default())
-        .await
-        .unwrap();
+    let (batches, checkpoints) = read(
+        src.as_ref(),
+        "customers",
+        SyncMode::FullRefresh,
+        Default::default(),
+    )
+    .await
+    .unwrap();
     let got = ids(&batches);
-    let want: Vec<i64> = (0..450).map(|i| braid_sandbox::loyaltylion::CUSTOMER_ID_BASE + i).collect();
+    let want: Vec<i64> = (0..450)
+        .map(|i| braid_sandbox::loyaltylion::CUSTOMER_ID_BASE + i)
+        .collect();
     assert_eq!(got, want);
     assert_eq!(checkpoints, 1, "450 rows fit one batch");
     // Values against the generator: nested tier, timestamps, merchant id.
@@ -89,37 +96,87 @@ async fn full_refresh_and_incremental_read_every_record_once() {
     let rec = braid_sandbox::loyaltylion::customer_record(&cfg, 42, 7);
     let b = &batches[0];
     let row = 7;
-    assert_eq!(b.column_by_name("merchant_id").unwrap().as_string::<i32>().value(row), rec["merchant_id"].as_str().unwrap());
-    assert_eq!(b.column_by_name("points_approved").unwrap().as_primitive::<Int64Type>().value(row), rec["points_approved"].as_i64().unwrap());
-    let updated = b.column_by_name("updated_at").unwrap().as_primitive::<TimestampMicrosecondType>().value(row);
-    let want_updated = chrono::DateTime::parse_from_rfc3339(rec["updated_at"].as_str().unwrap()).unwrap().timestamp_micros();
+    assert_eq!(
+        b.column_by_name("merchant_id")
+            .unwrap()
+            .as_string::<i32>()
+            .value(row),
+        rec["merchant_id"].as_str().unwrap()
+    );
+    assert_eq!(
+        b.column_by_name("points_approved")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .value(row),
+        rec["points_approved"].as_i64().unwrap()
+    );
+    let updated = b
+        .column_by_name("updated_at")
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>()
+        .value(row);
+    let want_updated = chrono::DateTime::parse_from_rfc3339(rec["updated_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp_micros();
     assert_eq!(updated, want_updated);
-    let tier = b.column_by_name("loyalty_tier_membership").unwrap().as_struct();
+    let tier = b
+        .column_by_name("loyalty_tier_membership")
+        .unwrap()
+        .as_struct();
     assert_eq!(tier.is_null(row), rec["loyalty_tier_membership"].is_null());
 
     // Transactions: full, then incremental from a committed id (inclusive).
-    let (batches, _) = read(src.as_ref(), "transactions", SyncMode::FullRefresh, Default::default())
-        .await
-        .unwrap();
+    let (batches, _) = read(
+        src.as_ref(),
+        "transactions",
+        SyncMode::FullRefresh,
+        Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(ids(&batches).len(), 1_000);
     let last = *ids(&batches).last().unwrap();
-    braid_sandbox_admin(&sb, "/_sandbox/loyaltylion/mutate", serde_json::json!({"object": "transactions", "create": 30})).await;
-    let st = StreamState { cursor: Some(CursorValue::Int(last)), ..Default::default() };
-    let (batches, _) = read(src.as_ref(), "transactions", SyncMode::Incremental, st).await.unwrap();
+    braid_sandbox_admin(
+        &sb,
+        "/_sandbox/loyaltylion/mutate",
+        serde_json::json!({"object": "transactions", "create": 30}),
+    )
+    .await;
+    let st = StreamState {
+        cursor: Some(CursorValue::Int(last)),
+        ..Default::default()
+    };
+    let (batches, _) = read(src.as_ref(), "transactions", SyncMode::Incremental, st)
+        .await
+        .unwrap();
     let got = ids(&batches);
     assert_eq!(got.len(), 31, "the boundary record and the 30 new ones");
     assert_eq!(got[0], last);
 
     // Customers: incremental from the newest untouched updated_at sees the modified ones.
-    let changed = braid_sandbox_admin(&sb, "/_sandbox/loyaltylion/mutate", serde_json::json!({"object": "customers", "count": 25, "create": 5})).await;
+    let changed = braid_sandbox_admin(
+        &sb,
+        "/_sandbox/loyaltylion/mutate",
+        serde_json::json!({"object": "customers", "count": 25, "create": 5}),
+    )
+    .await;
     let st = StreamState {
-        cursor: Some(CursorValue::TimestampMicros(changed["updated_at_ms"].as_i64().unwrap() * 1000)),
+        cursor: Some(CursorValue::TimestampMicros(
+            changed["updated_at_ms"].as_i64().unwrap() * 1000,
+        )),
         ..Default::default()
     };
-    let (batches, _) = read(src.as_ref(), "customers", SyncMode::Incremental, st).await.unwrap();
+    let (batches, _) = read(src.as_ref(), "customers", SyncMode::Incremental, st)
+        .await
+        .unwrap();
     let mut got = ids(&batches);
     got.sort();
-    let mut want: Vec<i64> = changed["ids"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    let mut want: Vec<i64> = changed["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
     want.sort();
     assert_eq!(got, want);
 }
@@ -133,7 +190,11 @@ async fn a_wrong_key_is_an_auth_error_that_does_not_leak_the_key() {
     assert!(!e.to_string().contains("wrong-secret-key"), "{e}");
 }
 
-async fn braid_sandbox_admin(sb: &Sandbox, path: &str, body: serde_json::Value) -> serde_json::Value {
+async fn braid_sandbox_admin(
+    sb: &Sandbox,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
     reqwest::Client::new()
         .post(format!("{}{path}", sb.base_url()))
         .json(&body)

@@ -1,6 +1,7 @@
 //! The `braid` command.
 
 mod output;
+mod plugins_cmd;
 mod progress;
 mod serve;
 mod unify_cmd;
@@ -185,6 +186,9 @@ enum Command {
     /// Identity graph: explain a braid_id, forget a person.
     #[command(subcommand)]
     Identity(unify_cmd::IdentityCommand),
+    /// Dynamic-library connectors (`connector: plugin:<path or name>`).
+    #[command(subcommand)]
+    Plugins(plugins_cmd::PluginsCommand),
 }
 
 fn main() -> ExitCode {
@@ -298,6 +302,7 @@ async fn dispatch(command: Command, interactive: bool) -> i32 {
             None => Ok(exit_code::CONFIG),
         },
         Command::Identity(c) => unify_cmd::identity(c),
+        Command::Plugins(c) => Ok(plugins_cmd::plugins(c)),
         Command::Schema => {
             println!(
                 "{}",

@@ -428,6 +428,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("shopify", include_str!("../mappings/shopify.yaml")),
     ("oceanengine", include_str!("../mappings/oceanengine.yaml")),
     ("meta_ads", include_str!("../mappings/meta_ads.yaml")),
+    ("loyaltylion", include_str!("../mappings/loyaltylion.yaml")),
     ("woocommerce", include_str!("../mappings/woocommerce.yaml")),
     ("wechat_oa", include_str!("../mappings/wechat_oa.yaml")),
 ];

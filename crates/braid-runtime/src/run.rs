@@ -281,17 +281,13 @@ pub fn build_source(
     source: &SourceConfig,
     registry: &Registry,
 ) -> Result<Box<dyn braid_core::Source>, RunError> {
-    let connector = registry.get(&source.connector.value).ok_or_else(|| {
+    let connector = registry.get(&source.connector.value).map_err(|msg| {
         RunError::Config(
             pipeline
                 .diagnostic(
                     source.connector.location,
                     format!("{}.connector", source.path),
-                    format!(
-                        "unknown connector `{}`; expected one of: {}",
-                        source.connector.value,
-                        registry.names().join(", ")
-                    ),
+                    msg,
                 )
                 .to_string(),
         )

@@ -349,10 +349,7 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
-    json_response(
-        status,
-        json!({ "error": message }).to_string().into_bytes(),
-    )
+    json_response(status, json!({ "error": message }).to_string().into_bytes())
 }
 
 fn rate_limited() -> Response {
@@ -370,7 +367,10 @@ pub(crate) fn fault_response(status: StatusCode) -> Response {
     match status.as_u16() {
         429 => rate_limited(),
         401 => error(status, "Unauthorized: invalid API key"),
-        403 => error(status, "Forbidden: the API key lacks the read_customers scope"),
+        403 => error(
+            status,
+            "Forbidden: the API key lacks the read_customers scope",
+        ),
         404 => error(status, "Not found"),
         _ => error(status, "Internal server error"),
     }
@@ -599,7 +599,10 @@ async fn list(
                 }
             }
         }
-        if customers && c.order == "desc" && (c.sort == "updated_at" || c.min.is_some() || c.max.is_some()) {
+        if customers
+            && c.order == "desc"
+            && (c.sort == "updated_at" || c.min.is_some() || c.max.is_some())
+        {
             return error(
                 StatusCode::BAD_REQUEST,
                 "sandbox: descending order with updated_at filters or sort is not emulated; use sort_direction=asc",
@@ -613,7 +616,11 @@ async fn list(
     } else {
         page_transactions(ll, &cursor, limit)
     };
-    let key = if customers { "customers" } else { "transactions" };
+    let key = if customers {
+        "customers"
+    } else {
+        "transactions"
+    };
     let next_token = next.as_ref().map(Cursor::encode);
     let mut buf = Vec::with_capacity(records.len() * 1200 + 64);
     buf.extend_from_slice(format!("{{\"{key}\":[").as_bytes());
@@ -627,10 +634,7 @@ async fn list(
         let _ = serde_json::to_writer(&mut buf, &value);
     }
     buf.extend_from_slice(b"],\"cursor\":");
-    let _ = serde_json::to_writer(
-        &mut buf,
-        &json!({"prev": null, "next": next_token}),
-    );
+    let _ = serde_json::to_writer(&mut buf, &json!({"prev": null, "next": next_token}));
     buf.push(b'}');
     let mut resp = json_response(StatusCode::OK, buf);
     if let (Some(t), false) = (&next_token, since_id_mode) {
@@ -710,9 +714,8 @@ fn page_transactions(ll: &LoyaltyLion, c: &Cursor, limit: usize) -> (Vec<Value>,
         let t = LoyaltyLion::transaction_created_ms(i);
         c.min.is_none_or(|m| t >= m)
             && c.max.is_none_or(|m| t < m)
-            && c.customer.is_none_or(|id| {
-                CUSTOMER_ID_BASE + ll.transaction_customer(i) as i64 == id
-            })
+            && c.customer
+                .is_none_or(|id| CUSTOMER_ID_BASE + ll.transaction_customer(i) as i64 == id)
     };
     let mut out = Vec::new();
     let mut more = false;
