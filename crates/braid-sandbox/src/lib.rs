@@ -17,11 +17,13 @@
 //!   `/_sandbox/meta/leads` `{"create":10}`, `/_sandbox/meta/extra_field` `{"enabled":true}`
 //! - `POST /_sandbox/loyaltylion/mutate` `{"object":"customers","count":50,"create":0}`
 //!   or `{"object":"transactions","create":100}`, `/_sandbox/loyaltylion/extra_field` `{"name":"x"}`
+//! - `POST /_sandbox/google_ads/restate` `{"days":3}`, `…/expire_tokens`, `…/extra_field` `{"enabled":true}`
 //! - `POST /_sandbox/faults` `{"path_prefix":"/crm/v3/objects/contacts","kind":"status","status":500,"count":2}`
 //!   (kinds: `status`, `repeat_paging`, `truncate`, `delay_ms` with `"ms"`)
 //! - `GET /_sandbox/stats`, `POST /_sandbox/reset`
 
 pub mod commerce;
+pub mod google_ads;
 pub mod hubspot;
 pub mod loyaltylion;
 pub mod meta;
@@ -48,6 +50,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
+pub use google_ads::{GoogleAdsConfig, GoogleAdsCustomer};
 pub use hubspot::HubSpotConfig;
 pub use loyaltylion::LoyaltyLionConfig;
 pub use meta::MetaConfig;
@@ -81,6 +84,8 @@ pub struct SandboxConfig {
     pub meta: MetaConfig,
     /// The LoyaltyLion Admin API emulation (under `/loyaltylion`).
     pub loyaltylion: LoyaltyLionConfig,
+    /// The Google Ads API emulation.
+    pub google_ads: GoogleAdsConfig,
 }
 
 impl Default for SandboxConfig {
@@ -96,6 +101,7 @@ impl Default for SandboxConfig {
             woocommerce: WooCommerceConfig::default(),
             meta: MetaConfig::default(),
             loyaltylion: LoyaltyLionConfig::default(),
+            google_ads: GoogleAdsConfig::default(),
         }
     }
 }
@@ -124,6 +130,7 @@ impl Sandbox {
             woocommerce: woocommerce::WooCommerce::new(config.woocommerce.clone(), config.seed),
             meta: meta::Meta::new(config.meta.clone(), config.seed),
             loyaltylion: loyaltylion::LoyaltyLion::new(config.loyaltylion.clone(), config.seed),
+            google_ads: google_ads::GoogleAds::new(config.google_ads.clone(), config.seed),
             // Vendors: your emulation's state here.
             faults: Mutex::new(Vec::new()),
             stats: Mutex::new(Stats::default()),
@@ -141,7 +148,8 @@ impl Sandbox {
             .merge(shopify::router(state.clone()))
             .merge(woocommerce::router(state.clone()))
             .merge(meta::router(state.clone()))
-            .merge(loyaltylion::router(state.clone()));
+            .merge(loyaltylion::router(state.clone()))
+            .merge(google_ads::router(state.clone()));
         let app = vendors
             .layer(middleware::from_fn_with_state(
                 state.clone(),
@@ -156,6 +164,7 @@ impl Sandbox {
             .merge(woocommerce::admin_router())
             .merge(meta::admin_router())
             .merge(loyaltylion::admin_router())
+            .merge(google_ads::admin_router())
             .route("/_sandbox/faults", post(add_fault))
             .route("/_sandbox/stats", get(stats))
             .route("/_sandbox/reset", post(reset))
@@ -214,6 +223,7 @@ impl Sandbox {
         env.extend(woocommerce::demo_env(&base, &self.config.woocommerce));
         env.extend(meta::demo_env(&base, &self.config.meta));
         env.extend(loyaltylion::demo_env(&base, &self.config.loyaltylion));
+        env.extend(google_ads::demo_env(&base, &self.config.google_ads));
         // Vendors: extend with yours.
         env.sort();
         env
@@ -245,6 +255,7 @@ pub(crate) struct AppState {
     pub(crate) woocommerce: woocommerce::WooCommerce,
     pub(crate) meta: meta::Meta,
     pub(crate) loyaltylion: loyaltylion::LoyaltyLion,
+    pub(crate) google_ads: google_ads::GoogleAds,
     faults: Mutex<Vec<Fault>>,
     stats: Mutex<Stats>,
     /// Per-second request windows by budget name: (second, count).
@@ -377,6 +388,9 @@ fn fault_response(state: &AppState, path: &str, status: StatusCode) -> Response 
     if path.starts_with("/wp-json/") {
         return woocommerce::fault_response(status);
     }
+    if google_ads::owns(path) {
+        return google_ads::fault_response(path, status);
+    }
     if meta::owns(path) {
         return meta::fault_response(state, status);
     }
@@ -483,6 +497,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> Response {
     state.woocommerce.reset();
     state.meta.reset();
     state.loyaltylion.reset();
+    state.google_ads.reset();
     // Vendors: reset your mutations here.
     Json(serde_json::json!({"ok": true})).into_response()
 }
