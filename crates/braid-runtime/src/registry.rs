@@ -34,6 +34,7 @@ impl Registry {
         r.register(Arc::new(braid_connector_square::SquareConnector));
         r.register(Arc::new(braid_connector_rest::RestConnector));
         r.register(Arc::new(braid_connector_meta_ads::MetaAdsConnector));
+        r.register(Arc::new(braid_connector_google_ads::GoogleAdsConnector));
         r.register(Arc::new(braid_connector_salesforce::SalesforceConnector));
         r.register(Arc::new(braid_connector_postgres::PostgresConnector));
         r.register(Arc::new(braid_connector_shopify::ShopifyConnector));
