@@ -47,8 +47,9 @@ pub struct GoogleAdsConfig {
     /// Days back `click_views` reads on a first run (Google keeps 90).
     #[serde(default = "default_click_days", deserialize_with = "number")]
     pub click_view_days: u64,
-    /// Also read REMOVED campaigns and ad groups.
-    #[serde(default)]
+    /// Also read REMOVED campaigns and ad groups (default: yes, since their
+    /// past metrics still land in `campaign_daily_metrics`).
+    #[serde(default = "yes")]
     pub include_removed: bool,
     /// Client-side limit on requests per second.
     #[serde(default, deserialize_with = "opt_number")]
@@ -100,6 +101,9 @@ fn default_window() -> u64 {
 }
 fn default_click_days() -> u64 {
     30
+}
+fn yes() -> bool {
+    true
 }
 fn default_retries() -> u64 {
     6

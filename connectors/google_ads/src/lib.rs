@@ -27,8 +27,10 @@
 //!   again as newer versions of (customer, campaign, date).
 //! - `click_views` queries one day at a time (Google requires it) for the
 //!   last `click_view_days` (at most 90, what Google keeps), on a `date`
-//!   cursor from the committed day (re-read, since today's clicks were
-//!   partial; the runtime drops the gclids it already landed).
+//!   cursor. Each incremental read starts a day before the committed day:
+//!   the committed day was partial, and so may be the day before in an
+//!   account further west (accounts keep their own time zones, the cursor
+//!   is one). Those days land again as newer versions of (customer, gclid).
 //! - Each account's currency and time zone come from `FROM customer` and are
 //!   columns of every row; days are the account's days.
 
@@ -37,6 +39,7 @@ pub mod schema;
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,6 +66,9 @@ const FETCH_ATTEMPTS: u32 = 3;
 
 /// A `retryDelay` longer than this is a spent daily quota: fail, do not wait.
 const MAX_QUOTA_WAIT: Duration = Duration::from_secs(600);
+
+/// Days before the committed day every incremental `click_views` read pulls again.
+const CLICK_RESTATE_DAYS: u32 = 1;
 
 /// Days of `click_view` Google keeps.
 pub const CLICK_VIEW_MAX_DAYS: u64 = 90;
@@ -127,7 +133,9 @@ fn google_status(body: &[u8]) -> Option<Status> {
     // (serde would read a struct from a sequence too: look at the first byte.)
     let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
     if *first == b'{' {
-        return serde_json::from_slice::<Wrapped>(body).ok().map(|w| w.error);
+        return serde_json::from_slice::<Wrapped>(body)
+            .ok()
+            .map(|w| w.error);
     }
     let items: Vec<serde_json::Value> = serde_json::from_slice(body).ok()?;
     items
@@ -307,6 +315,8 @@ pub struct GoogleAdsSource {
     client: HttpClient,
     tokens: Arc<TokenCache>,
     accounts: Arc<tokio::sync::OnceCell<Vec<Account>>>,
+    /// Retries the account queries took, reported by the first stream to read them.
+    account_retries: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for GoogleAdsSource {
@@ -354,6 +364,7 @@ impl GoogleAdsSource {
             tokens: Arc::new(TokenCache::new(oauth)),
             config: Arc::new(config),
             accounts: Arc::new(tokio::sync::OnceCell::new()),
+            account_retries: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -552,15 +563,15 @@ impl Source for GoogleAdsSource {
     }
 
     fn restates_from(&self, stream: &str, committed: &StreamState) -> Option<CursorValue> {
-        if stream != Kind::Metrics.name() {
-            return None;
-        }
+        let back = match Kind::parse(stream).ok()? {
+            Kind::Metrics => self.config.lookback_days as i32,
+            Kind::Clicks => CLICK_RESTATE_DAYS as i32,
+            _ => return None,
+        };
         let CursorValue::Date(d) = committed.cursor.as_ref()? else {
             return None;
         };
-        Some(CursorValue::Date(
-            d.saturating_sub(self.config.lookback_days as i32),
-        ))
+        Some(CursorValue::Date(d.saturating_sub(back)))
     }
 }
 
@@ -570,6 +581,7 @@ impl GoogleAdsSource {
         Box::pin(async_stream::try_stream! {
             let name = kind.name();
             let accounts = self.accounts().await?;
+            yield Message::Progress { stream: name.into(), pages: 0, retries: self.account_retries.swap(0, Ordering::Relaxed) };
             let mut q = self.select(kind);
             if !self.config.include_removed {
                 q.push_str(&format!(" WHERE {}.status != 'REMOVED'", kind.resource()));
@@ -601,6 +613,7 @@ impl GoogleAdsSource {
             let kind = Kind::Metrics;
             let name = kind.name();
             let accounts = self.accounts().await?;
+            yield Message::Progress { stream: name.into(), pages: 0, retries: self.account_retries.swap(0, Ordering::Relaxed) };
             let today = Self::today(&accounts);
             let start = self.start_date(today);
             let range = if incremental {
@@ -645,6 +658,7 @@ impl GoogleAdsSource {
             let kind = Kind::Clicks;
             let name = kind.name();
             let accounts = self.accounts().await?;
+            yield Message::Progress { stream: name.into(), pages: 0, retries: self.account_retries.swap(0, Ordering::Relaxed) };
             let today = Self::today(&accounts);
             // Google keeps click_view for 90 days: never ask for older ones.
             let oldest = accounts
@@ -662,8 +676,7 @@ impl GoogleAdsSource {
                 if let Some(c) = committed.filter(|c| *c < oldest) {
                     tracing::warn!(stream = name, committed = %c, oldest = %oldest, "clicks before {oldest} are past Google's 90 days and cannot be read");
                 }
-                // The committed day is read again: its clicks were partial.
-                ReportRange::incremental(committed.map(|c| c.max(oldest)), 0, start, today)
+                ReportRange::incremental(committed.map(|c| c.max(oldest)), CLICK_RESTATE_DAYS, start, today)
             } else {
                 let from = state.resume.as_ref().and_then(|r| r.get("from")).and_then(|v| v.as_str())
                     .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
@@ -838,6 +851,10 @@ mod tests {
             s.restates_from("campaign_daily_metrics", &committed),
             Some(CursorValue::Date(19_995))
         );
-        assert_eq!(s.restates_from("click_views", &committed), None);
+        assert_eq!(
+            s.restates_from("click_views", &committed),
+            Some(CursorValue::Date(19_999))
+        );
+        assert_eq!(s.restates_from("campaigns", &committed), None);
     }
 }

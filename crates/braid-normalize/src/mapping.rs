@@ -429,6 +429,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("oceanengine", include_str!("../mappings/oceanengine.yaml")),
     ("meta_ads", include_str!("../mappings/meta_ads.yaml")),
     ("loyaltylion", include_str!("../mappings/loyaltylion.yaml")),
+    ("google_ads", include_str!("../mappings/google_ads.yaml")),
     ("woocommerce", include_str!("../mappings/woocommerce.yaml")),
     ("wechat_oa", include_str!("../mappings/wechat_oa.yaml")),
 ];
