@@ -16,8 +16,10 @@ const DEV: &str = "e2eDeveloperToken_31337";
 const SEED: u64 = 42;
 
 fn config() -> SandboxConfig {
-    let mut c = SandboxConfig::default();
-    c.seed = SEED;
+    let mut c = SandboxConfig {
+        seed: SEED,
+        ..Default::default()
+    };
     c.google_ads.client_secret = SECRET.into();
     c.google_ads.refresh_token = REFRESH.into();
     c.google_ads.developer_token = DEV.into();
