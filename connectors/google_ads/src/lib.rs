@@ -218,7 +218,7 @@ fn classify(
         let wait = s.retry_delay();
         if wait.is_some_and(|w| w > MAX_QUOTA_WAIT) {
             return Some((
-                EnvelopeError::Fatal(format!(
+                EnvelopeError::QuotaExhausted(format!(
                     "{text} (the quota comes back in {} s: the daily operations budget of the developer token is spent)",
                     wait.map(|w| w.as_secs()).unwrap_or(0)
                 )),
@@ -763,7 +763,7 @@ mod tests {
             ),
         )
         .unwrap();
-        assert!(matches!(v, EnvelopeError::Fatal(m) if m.contains("daily")));
+        assert!(matches!(v, EnvelopeError::QuotaExhausted(m) if m.contains("daily")));
         let auth = |status, s: &str| {
             classify(
                 status,
