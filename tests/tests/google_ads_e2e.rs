@@ -22,7 +22,8 @@ fn config() -> SandboxConfig {
     };
     c.google_ads.client_secret = SECRET.into();
     c.google_ads.refresh_token = REFRESH.into();
-    c.google_ads.developer_token = DEV.into();
+    // As before Google's 2026-09-09 developer-token sunset: the token is required.
+    c.google_ads.developer_token = Some(DEV.into());
     c.google_ads.history_days = 40;
     c.google_ads.requests_per_second = None;
     c.google_ads.batch_rows = 50;
@@ -166,6 +167,15 @@ async fn full_landing_then_incremental_restates_the_lookback_days_only() {
         )),
         2,
         "removed campaigns are kept (their past metrics land)"
+    );
+    // v26 names the dates start_date_time/end_date_time; the day lands, and
+    // only the removed campaigns have an end.
+    assert_eq!(
+        duckdb_int(&format!(
+            "SELECT count(*) FILTER (WHERE start_date IS NOT NULL) + 100 * count(*) FILTER (WHERE end_date IS NOT NULL) FROM {}",
+            raw(&wh, "google", "campaigns")
+        )),
+        n_campaigns + 200
     );
     assert_eq!(
         duckdb_int(&format!(
@@ -345,11 +355,11 @@ async fn quota_storms_server_errors_timeouts_expired_tokens_cut_answers_and_a_ne
     let wh = tmp.path().join("wh");
     let c = g();
     let p0 = format!(
-        "/v21/customers/{}/googleAds:searchStream",
+        "/v26/customers/{}/googleAds:searchStream",
         c.customers[0].id
     );
     let p1 = format!(
-        "/v21/customers/{}/googleAds:searchStream",
+        "/v26/customers/{}/googleAds:searchStream",
         c.customers[1].id
     );
     let fault = |path: &str, kind: &str, extra: serde_json::Value| {
@@ -498,7 +508,7 @@ async fn an_answer_that_stays_cut_fails_as_a_data_error_and_lands_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let wh = tmp.path().join("wh");
     let p0 = format!(
-        "/v21/customers/{}/googleAds:searchStream",
+        "/v26/customers/{}/googleAds:searchStream",
         g().customers[0].id
     );
     // The first three answers for the US account are cut: its customer query never decodes.
@@ -555,6 +565,24 @@ async fn refused_credentials_are_auth_errors_quoting_google_without_secrets() {
     );
     assert!(ran.stderr.contains("login_customer_id"), "{}", ran.stderr);
     assert!(!leaked(&ran.all()), "{}", ran.all());
+    // This sandbox still wants a developer token (Google before its sunset).
+    let mut e = env(&sb, REFRESH, 2);
+    e.retain(|(k, _)| k != "GOOGLE_ADS_DEVELOPER_TOKEN");
+    let ran = braid_async(
+        run_args(
+            &pipeline(),
+            &tmp.path().join("wh3"),
+            &tmp.path().join("r3.json"),
+        ),
+        e,
+    )
+    .await;
+    assert_eq!(ran.code, 3, "{}", ran.all());
+    assert!(
+        ran.stderr.contains("DEVELOPER_TOKEN_INVALID"),
+        "{}",
+        ran.stderr
+    );
     // With everything right, check answers with the accounts.
     let ok = braid_async(
         vec!["check".into(), pipeline().display().to_string()],

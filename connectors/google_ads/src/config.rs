@@ -9,7 +9,8 @@ pub struct GoogleAdsConfig {
     /// API host (`https://googleads.googleapis.com`).
     #[serde(default = "default_base_url")]
     pub base_url: String,
-    /// API version in every path (`v21`); pins the wire format.
+    /// API version in every path (`v26`); pins the wire format. Google
+    /// sunsets a version about a year after its release (v22 on 2026-10-07).
     #[serde(default = "default_version")]
     pub api_version: String,
     /// OAuth 2.0 token endpoint (`https://oauth2.googleapis.com/token`).
@@ -22,8 +23,11 @@ pub struct GoogleAdsConfig {
     /// Refresh token of a user with access to the accounts (scope
     /// `https://www.googleapis.com/auth/adwords`). Secret.
     pub refresh_token: String,
-    /// The developer token, sent as `developer-token`. Secret.
-    pub developer_token: String,
+    /// The developer token, sent as `developer-token` when set. Google sunset
+    /// developer tokens on 2026-09-09 (the header is ignored since; access
+    /// levels belong to the OAuth client's Cloud project). Secret.
+    #[serde(default)]
+    pub developer_token: Option<String>,
     /// The manager account the user reaches the client accounts through,
     /// sent as `login-customer-id` (dashes allowed).
     #[serde(default)]
@@ -88,7 +92,7 @@ fn default_base_url() -> String {
     "https://googleads.googleapis.com".into()
 }
 fn default_version() -> String {
-    "v21".into()
+    "v26".into()
 }
 fn default_token_url() -> String {
     "https://oauth2.googleapis.com/token".into()
@@ -177,12 +181,16 @@ impl GoogleAdsConfig {
             ("client_id", &c.client_id),
             ("client_secret", &c.client_secret),
             ("refresh_token", &c.refresh_token),
-            ("developer_token", &c.developer_token),
         ] {
             if v.trim().is_empty() {
                 return bad(format!("{name} is empty"));
             }
         }
+        c.developer_token = c
+            .developer_token
+            .take()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty());
         if c.customer_ids.is_empty() {
             return bad("customer_ids is empty".into());
         }
@@ -215,7 +223,7 @@ impl GoogleAdsConfig {
             .strip_prefix('v')
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         {
-            return bad(format!("api_version must look like v21, got {v:?}"));
+            return bad(format!("api_version must look like v26, got {v:?}"));
         }
         c.api_version = v.to_owned();
         if let Some(s) = c.start_date.as_deref().filter(|s| !s.trim().is_empty()) {
@@ -269,15 +277,15 @@ pub fn schema() -> serde_json::Value {
         "title": "Google Ads",
         "type": "object",
         "additionalProperties": false,
-        "required": ["client_id", "client_secret", "refresh_token", "developer_token", "customer_ids"],
+        "required": ["client_id", "client_secret", "refresh_token", "customer_ids"],
         "properties": {
             "base_url": {"type": "string", "default": "https://googleads.googleapis.com"},
-            "api_version": {"type": "string", "default": "v21"},
+            "api_version": {"type": "string", "default": "v26"},
             "token_url": {"type": "string", "default": "https://oauth2.googleapis.com/token"},
             "client_id": {"type": "string"},
             "client_secret": {"type": "string", "secret": true},
             "refresh_token": {"type": "string", "secret": true, "description": "OAuth refresh token with the adwords scope"},
-            "developer_token": {"type": "string", "secret": true},
+            "developer_token": {"type": "string", "secret": true, "description": "optional since Google sunset developer tokens (2026-09-09)"},
             "login_customer_id": {"type": "string", "description": "manager account id (login-customer-id header)"},
             "customer_ids": {"type": ["array", "string"], "items": {"type": "string"}, "description": "client account ids; a list or comma-separated"},
             "start_date": {"type": "string", "description": "YYYY-MM-DD; default 30 days ago"},
@@ -320,9 +328,15 @@ mod tests {
         assert!(GoogleAdsConfig::from_value(v).is_err());
         let mut v = base();
         v["developer_token"] = " ".into();
+        assert_eq!(
+            GoogleAdsConfig::from_value(v).unwrap().developer_token,
+            None
+        );
+        let mut v = base();
+        v["refresh_token"] = "".into();
         assert!(GoogleAdsConfig::from_value(v)
             .unwrap_err()
             .to_string()
-            .contains("developer_token"));
+            .contains("refresh_token"));
     }
 }

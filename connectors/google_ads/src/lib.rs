@@ -5,8 +5,11 @@
 //! - Every query is GAQL sent to `POST /<version>/customers/<id>/googleAds:searchStream`
 //!   with an OAuth 2.0 access token from the refresh-token grant
 //!   ([`braid_sdk::OAuth2`], refreshed before expiry and once more when the
-//!   API answers `UNAUTHENTICATED`), the `developer-token` header and, when
-//!   configured, the manager's `login-customer-id`. Errors name the path
+//!   API answers `UNAUTHENTICATED`), the manager's `login-customer-id` when
+//!   configured, and the `developer-token` header when one is configured
+//!   (Google sunset developer tokens on 2026-09-09 and ignores the header
+//!   since). `api_version` defaults to v26; from v23 the campaign dates are
+//!   `start_date_time`/`end_date_time` (the older names below v23). Errors name the path
 //!   only; no token or secret is ever printed.
 //! - The answer is a JSON array of result batches, decoded in one arrow-json
 //!   pass ([`schema::batch_wire`]); an answer that does not decode (cut
@@ -219,7 +222,7 @@ fn classify(
         if wait.is_some_and(|w| w > MAX_QUOTA_WAIT) {
             return Some((
                 EnvelopeError::QuotaExhausted(format!(
-                    "{text} (the quota comes back in {} s: the daily operations budget of the developer token is spent)",
+                    "{text} (the quota comes back in {} s: the daily operations budget of the Cloud project's access level is spent)",
                     wait.map(|w| w.as_secs()).unwrap_or(0)
                 )),
                 None,
@@ -270,8 +273,10 @@ impl Kind {
         })
     }
 
-    fn cols(self) -> &'static [Col] {
+    /// The columns, with the field names of API version `version`.
+    fn cols(self, version: u32) -> &'static [Col] {
         match self {
+            Kind::Campaigns if version < 23 => schema::CAMPAIGNS_BEFORE_V23,
             Kind::Campaigns => schema::CAMPAIGNS,
             Kind::AdGroups => schema::AD_GROUPS,
             Kind::Metrics => schema::CAMPAIGN_DAILY_METRICS,
@@ -288,7 +293,8 @@ impl Kind {
     }
 
     fn descriptor(self) -> StreamDescriptor {
-        let cols = self.cols();
+        // Both spellings of the campaign dates give the same columns.
+        let cols = self.cols(u32::MAX);
         let cursor = matches!(self, Kind::Metrics | Kind::Clicks).then(|| "date".to_owned());
         StreamDescriptor {
             name: self.name().into(),
@@ -379,15 +385,14 @@ impl GoogleAdsSource {
     async fn search(&self, customer: &str, query: &str) -> Result<HttpResponse> {
         let url = self.client.url(&self.path(customer));
         let body = serde_json::json!({ "query": query });
-        let developer = self.config.developer_token.as_str();
+        let developer = self.config.developer_token.as_deref();
         let login = self.config.login_customer_id.as_deref();
         self.tokens
             .send(&self.client, |c, t| {
-                let r = c
-                    .post(&url)
-                    .bearer_auth(&t.secret)
-                    .header("developer-token", developer)
-                    .json(&body);
+                let mut r = c.post(&url).bearer_auth(&t.secret).json(&body);
+                if let Some(d) = developer {
+                    r = r.header("developer-token", d);
+                }
                 match login {
                     Some(l) => r.header("login-customer-id", l),
                     None => r,
@@ -492,10 +497,23 @@ impl GoogleAdsSource {
             .unwrap_or_else(|| today - chrono::Days::new(30))
     }
 
+    /// The API version's number (`v26` → 26).
+    fn version(&self) -> u32 {
+        self.config
+            .api_version
+            .trim_start_matches('v')
+            .parse()
+            .unwrap_or(u32::MAX)
+    }
+
+    fn cols(&self, kind: Kind) -> &'static [Col] {
+        kind.cols(self.version())
+    }
+
     fn select(&self, kind: Kind) -> String {
         format!(
             "SELECT {} FROM {}",
-            schema::gaql_fields(kind.cols()).join(", "),
+            schema::gaql_fields(self.cols(kind)).join(", "),
             kind.resource()
         )
     }
@@ -594,7 +612,7 @@ impl GoogleAdsSource {
                 .unwrap_or(0);
             for (i, account) in accounts.iter().enumerate().skip(from) {
                 let what = format!("POST {} (FROM {})", self.path(&account.id), kind.resource());
-                let (batch, retries) = self.query(name, account, kind.cols(), &schema, &q, &what).await?;
+                let (batch, retries) = self.query(name, account, self.cols(kind), &schema, &q, &what).await?;
                 yield Message::Progress { stream: name.into(), pages: 1, retries };
                 if batch.num_rows() > 0 {
                     yield Message::Batch { stream: name.into(), batch };
@@ -639,7 +657,7 @@ impl GoogleAdsSource {
                 );
                 for account in &accounts {
                     let what = format!("POST {} ({}..{})", self.path(&account.id), day(window.start), day(window.end));
-                    let (batch, retries) = self.query(name, account, kind.cols(), &schema, &q, &what).await?;
+                    let (batch, retries) = self.query(name, account, self.cols(kind), &schema, &q, &what).await?;
                     yield Message::Progress { stream: name.into(), pages: 1, retries };
                     if batch.num_rows() > 0 {
                         yield Message::Batch { stream: name.into(), batch };
@@ -699,7 +717,7 @@ impl GoogleAdsSource {
                         continue;
                     }
                     let what = format!("POST {} (click_view {})", self.path(&account.id), day(d.start));
-                    let (batch, retries) = self.query(name, account, kind.cols(), &schema, &q, &what).await?;
+                    let (batch, retries) = self.query(name, account, self.cols(kind), &schema, &q, &what).await?;
                     yield Message::Progress { stream: name.into(), pages: 1, retries };
                     *per_day.entry(account.id.clone()).or_default() += batch.num_rows();
                     if batch.num_rows() > 0 {
@@ -725,7 +743,7 @@ mod tests {
             e["details"] = serde_json::json!({"quotaErrorDetails": {"retryDelay": d}});
         }
         serde_json::json!([{"error": {"code": code, "message": "x", "status": status,
-            "details": [{"@type": "type.googleapis.com/google.ads.googleads.v21.errors.GoogleAdsFailure",
+            "details": [{"@type": "type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure",
                 "errors": [e], "requestId": "RQ1"}]}}])
         .to_string()
         .into_bytes()

@@ -92,8 +92,33 @@ const fn k(name: &'static str, src: Src) -> Col {
 use Conv::*;
 use Src::*;
 
-/// `campaigns` (`FROM campaign`).
+/// `campaigns` (`FROM campaign`, v23 and later: `start_date_time`/`end_date_time`,
+/// `yyyy-MM-dd HH:mm:ss` in the account zone, of which the day is kept).
 pub const CAMPAIGNS: &[Col] = &[
+    k("customer_id", CustomerId),
+    k("id", Gaql("campaign.id", Str)),
+    c("resource_name", Gaql("campaign.resource_name", Str)),
+    c("name", Gaql("campaign.name", Str)),
+    c("status", Gaql("campaign.status", Str)),
+    c(
+        "advertising_channel_type",
+        Gaql("campaign.advertising_channel_type", Str),
+    ),
+    c(
+        "bidding_strategy_type",
+        Gaql("campaign.bidding_strategy_type", Str),
+    ),
+    c("start_date", Gaql("campaign.start_date_time", Date)),
+    c("end_date", Gaql("campaign.end_date_time", Date)),
+    c(
+        "budget_amount",
+        Gaql("campaign_budget.amount_micros", Micros),
+    ),
+    c("currency", Currency),
+];
+
+/// `campaigns` before v23 (`campaign.start_date`/`end_date`, `YYYY-MM-DD`).
+pub const CAMPAIGNS_BEFORE_V23: &[Col] = &[
     k("customer_id", CustomerId),
     k("id", Gaql("campaign.id", Str)),
     c("resource_name", Gaql("campaign.resource_name", Str)),
@@ -341,8 +366,13 @@ pub fn day_start_micros(day: NaiveDate, tz: chrono_tz::Tz) -> Option<i64> {
     Some(local.timestamp_micros())
 }
 
+/// `2026-12-01`, or the day of `2026-12-01 00:00:00`.
 fn parse_day(s: &str) -> Option<i32> {
-    let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
+    let s = s.trim();
+    if s.len() > 10 && !s[10..].starts_with(' ') {
+        return None;
+    }
+    let d = NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok()?;
     Some((d - NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days() as i32)
 }
 
@@ -497,6 +527,14 @@ mod tests {
         assert!(f.contains(&"metrics.cost_micros"));
         let w = batch_wire(CAMPAIGN_DAILY_METRICS);
         assert!(w.field_with_name("results").is_ok());
+    }
+
+    #[test]
+    fn days_and_date_times_give_the_day() {
+        assert_eq!(parse_day("1970-01-02"), Some(1));
+        assert_eq!(parse_day("1970-01-02 23:59:59"), Some(1));
+        assert_eq!(parse_day("1970-01-02T00:00"), None);
+        assert_eq!(parse_day("soon"), None);
     }
 
     #[test]

@@ -48,11 +48,10 @@ async fn search(
 ) -> (u16, Value) {
     let mut r = reqwest::Client::new()
         .post(format!(
-            "{}/v21/customers/{customer}/googleAds:searchStream",
+            "{}/v26/customers/{customer}/googleAds:searchStream",
             sb.base_url()
         ))
         .bearer_auth(token)
-        .header("developer-token", cfg().developer_token)
         .json(&serde_json::json!({ "query": query }));
     if let Some(l) = login {
         r = r.header("login-customer-id", l);
@@ -113,7 +112,7 @@ async fn the_token_endpoint_refuses_bad_grants_with_rfc6749_errors() {
 }
 
 #[tokio::test]
-async fn headers_are_checked_token_developer_token_and_manager() {
+async fn headers_are_checked_access_token_and_manager() {
     let sb = start(|_| {}).await;
     let q = "SELECT customer.id FROM customer";
     let (s, b) = search(&sb, "ya29.nope", &us(), Some(&manager()), q).await;
@@ -154,6 +153,85 @@ async fn headers_are_checked_token_developer_token_and_manager() {
         error_code(&b).1["authenticationError"],
         "OAUTH_TOKEN_EXPIRED"
     );
+}
+
+#[tokio::test]
+async fn versions_name_their_own_campaign_dates_and_developer_tokens_are_optional() {
+    let sb = start(|_| {}).await;
+    let t = token(&sb).await;
+    let (s, b) = search(
+        &sb,
+        &t,
+        &us(),
+        Some(&manager()),
+        "SELECT campaign.id, campaign.start_date_time, campaign.end_date_time, campaign.status FROM campaign",
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    for r in rows(&b) {
+        let start = r["campaign"]["startDateTime"].as_str().unwrap();
+        assert!(start.ends_with(" 00:00:00"), "{start}");
+        // Only the removed campaign has an end.
+        assert_eq!(
+            r["campaign"]["endDateTime"].is_string(),
+            r["campaign"]["status"] == "REMOVED",
+            "{r}"
+        );
+    }
+    let (s, e) = search(
+        &sb,
+        &t,
+        &us(),
+        Some(&manager()),
+        "SELECT campaign.start_date FROM campaign",
+    )
+    .await;
+    assert_eq!(s, 400, "v23 dropped campaign.start_date: {e}");
+    assert_eq!(error_code(&e).1["queryError"], "UNRECOGNIZED_FIELD");
+    // A sunset version.
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/v22/customers/{}/googleAds:searchStream",
+            sb.base_url(),
+            us()
+        ))
+        .bearer_auth(&t)
+        .header("login-customer-id", manager())
+        .json(&serde_json::json!({"query": "SELECT customer.id FROM customer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // As before the 2026-09-09 sunset: a developer token is required.
+    let sb = start(|c| c.developer_token = Some("devtok".into())).await;
+    let t = token(&sb).await;
+    let (s, e) = search(
+        &sb,
+        &t,
+        &us(),
+        Some(&manager()),
+        "SELECT customer.id FROM customer",
+    )
+    .await;
+    assert_eq!(s, 401);
+    assert_eq!(
+        error_code(&e).1["authenticationError"],
+        "DEVELOPER_TOKEN_INVALID"
+    );
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/v26/customers/{}/googleAds:searchStream",
+            sb.base_url(),
+            us()
+        ))
+        .bearer_auth(&t)
+        .header("developer-token", "devtok")
+        .header("login-customer-id", manager())
+        .json(&serde_json::json!({"query": "SELECT customer.id FROM customer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 #[tokio::test]

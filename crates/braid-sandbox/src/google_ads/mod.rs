@@ -3,11 +3,18 @@
 //! `segments.date`) and `click_view`, behind the OAuth 2.0 refresh-token
 //! flow at a token endpoint.
 //!
-//! Wire format as Google documents it: `POST /v21/customers/<id>/googleAds:searchStream`
-//! with `{"query": "<GAQL>"}`, the `Authorization: Bearer` access token, the
-//! `developer-token` header and, because the OAuth user reaches the client
-//! accounts through their manager, the `login-customer-id` header naming the
-//! manager. The answer is one JSON array of result batches (`results`,
+//! Wire format as Google documents it: `POST /v26/customers/<id>/googleAds:searchStream`
+//! with `{"query": "<GAQL>"}`, the `Authorization: Bearer` access token
+//! and, because the OAuth user reaches the client accounts through their
+//! manager, the `login-customer-id` header naming the manager. Google sunset
+//! developer tokens on 2026-09-09 (the `developer-token` header is optional
+//! and ignored since; access levels belong to the OAuth client's Cloud
+//! project): by default the emulation ignores the header too, and with
+//! `developer_token` set it requires it as before the sunset. Versions before
+//! v23 are sunset (v22 on 2026-10-07) and answered as such; v23 replaced
+//! `campaign.start_date`/`end_date` by `start_date_time`/`end_date_time`
+//! (`yyyy-MM-dd HH:mm:ss`, empty end = runs indefinitely), and each version
+//! knows only its own names. The answer is one JSON array of result batches (`results`,
 //! camelCase `fieldMask`, `requestId`; `queryResourceConsumption` on the
 //! last), at most `batch_rows` rows each. Proto3 JSON mapping: int64 values
 //! (ids, impressions, clicks, `costMicros`) are strings, doubles
@@ -57,7 +64,10 @@ use data::{AdGroup, Campaign, Figures};
 use gaql::{Op, Query};
 
 /// The API versions served (older ones are sunset).
-pub const OLDEST_VERSION: u32 = 19;
+pub const OLDEST_VERSION: u32 = 23;
+
+/// The first version with `campaign.start_date_time`/`end_date_time`.
+pub const DATE_TIME_VERSION: u32 = 23;
 
 /// One client account.
 #[derive(Debug, Clone)]
@@ -81,8 +91,9 @@ pub struct GoogleAdsConfig {
     pub client_secret: String,
     /// A refresh token the token endpoint accepts.
     pub refresh_token: String,
-    /// The developer token every API call carries.
-    pub developer_token: String,
+    /// A developer token every call must carry (Google before the
+    /// 2026-09-09 sunset); `None` ignores the header, as Google does now.
+    pub developer_token: Option<String>,
     /// The manager account the OAuth user signs in through (`login-customer-id`).
     pub manager_customer_id: String,
     /// Client accounts under the manager.
@@ -126,7 +137,7 @@ impl Default for GoogleAdsConfig {
             client_id: "123456789012-sandbox.apps.googleusercontent.com".into(),
             client_secret: "GOCSPX-sandbox-google-secret".into(),
             refresh_token: "1//0sandbox-google-refresh".into(),
-            developer_token: "sandboxDevToken_abc123".into(),
+            developer_token: None,
             manager_customer_id: "9990001111".into(),
             customers: vec![
                 GoogleAdsCustomer {
@@ -286,7 +297,7 @@ pub(crate) fn demo_env(base_url: &str, c: &GoogleAdsConfig) -> Vec<(String, Stri
         ("GOOGLE_ADS_REFRESH_TOKEN".into(), c.refresh_token.clone()),
         (
             "GOOGLE_ADS_DEVELOPER_TOKEN".into(),
-            c.developer_token.clone(),
+            c.developer_token.clone().unwrap_or_default(),
         ),
         (
             "GOOGLE_ADS_LOGIN_CUSTOMER_ID".into(),
@@ -426,7 +437,7 @@ pub(crate) fn fault_response(path: &str, status: StatusCode) -> Response {
         .trim_start_matches('/')
         .split('/')
         .next()
-        .unwrap_or("v21");
+        .unwrap_or("v26");
     match status.as_u16() {
         429 => resource_exhausted(version),
         401 => unauthenticated(version, "OAUTH_TOKEN_EXPIRED", "OAuth token in the header has expired."),
@@ -472,7 +483,7 @@ async fn gate(
                 &format!(
                     "Version {version} is deprecated. Requests to this version will be blocked."
                 ),
-                "v21",
+                "v26",
                 AdsError {
                     family: "requestError",
                     code: "UNSUPPORTED_VERSION",
@@ -515,12 +526,14 @@ async fn gate(
             );
         }
     }
-    if header("developer-token") != Some(g.config.developer_token.as_str()) {
-        return unauthenticated(
-            version,
-            "DEVELOPER_TOKEN_INVALID",
-            "The developer token is not valid.",
-        );
+    if let Some(required) = &g.config.developer_token {
+        if header("developer-token") != Some(required.as_str()) {
+            return unauthenticated(
+                version,
+                "DEVELOPER_TOKEN_INVALID",
+                "The developer token is not valid.",
+            );
+        }
     }
     let customer = params.get("customer").map(String::as_str).unwrap_or("");
     if customer.is_empty() || !customer.bytes().all(|b| b.is_ascii_digit()) {
@@ -609,7 +622,22 @@ fn s(v: impl ToString) -> Value {
 }
 
 /// Fields each resource knows (besides `customer.*`, `segments.date` and metrics).
-fn known_fields(resource: &str) -> Option<(&'static [&'static str], &'static [&'static str])> {
+fn known_fields(
+    resource: &str,
+    version: u32,
+) -> Option<(&'static [&'static str], &'static [&'static str])> {
+    const CAMPAIGN_V23: &[&str] = &[
+        "campaign.id",
+        "campaign.resource_name",
+        "campaign.name",
+        "campaign.status",
+        "campaign.advertising_channel_type",
+        "campaign.bidding_strategy_type",
+        "campaign.start_date_time",
+        "campaign.end_date_time",
+        "campaign.campaign_budget",
+        "campaign_budget.amount_micros",
+    ];
     const CAMPAIGN: &[&str] = &[
         "campaign.id",
         "campaign.resource_name",
@@ -656,6 +684,7 @@ fn known_fields(resource: &str) -> Option<(&'static [&'static str], &'static [&'
     const CLICK_METRICS: &[&str] = &["metrics.clicks"];
     Some(match resource {
         "customer" => (&[], &[]),
+        "campaign" if version >= DATE_TIME_VERSION => (CAMPAIGN_V23, METRICS),
         "campaign" => (CAMPAIGN, METRICS),
         "ad_group" => (AD_GROUP, METRICS),
         "click_view" => (CLICK_VIEW, CLICK_METRICS),
@@ -688,6 +717,18 @@ fn campaign_fields(cust: &str, c: &Campaign, first: NaiveDate, f: &mut Flat) {
         .unwrap_or(first);
     f.insert("campaign.start_date", s(start.format("%Y-%m-%d")));
     f.insert("campaign.end_date", s("2037-12-30"));
+    f.insert(
+        "campaign.start_date_time",
+        s(format!("{} 00:00:00", start.format("%Y-%m-%d"))),
+    );
+    // An end only for removed campaigns; the others run indefinitely (no value).
+    if c.status == "REMOVED" {
+        let end = start.checked_add_days(Days::new(10)).unwrap_or(start);
+        f.insert(
+            "campaign.end_date_time",
+            s(format!("{} 23:59:59", end.format("%Y-%m-%d"))),
+        );
+    }
     f.insert(
         "campaign.campaign_budget",
         s(format!("customers/{cust}/campaignBudgets/{}", c.budget_id)),
@@ -887,7 +928,11 @@ fn execute(g: &GoogleAds, k: usize, q: &Query, version: &str) -> Result<Vec<Flat
             format!("Unrecognized field in the query: '{f}'."),
         )
     };
-    let Some((own, metrics)) = known_fields(&q.from) else {
+    let number = version
+        .strip_prefix('v')
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(OLDEST_VERSION);
+    let Some((own, metrics)) = known_fields(&q.from, number) else {
         return Err(invalid_argument(
             version,
             "queryError",
@@ -1240,7 +1285,7 @@ mod tests {
 
     #[test]
     fn paths_and_field_names() {
-        assert!(owns("/v21/customers/1234567890/googleAds:searchStream"));
+        assert!(owns("/v26/customers/1234567890/googleAds:searchStream"));
         assert!(owns("/token"));
         assert!(!owns("/v21.0/act_1/insights"));
         assert!(!owns("/v2/orders/search"));
