@@ -136,7 +136,8 @@ fn main() {
                 "  recall if every profiled cluster of a person joined: {:.4}",
                 tp_max as f64 / tpairs as f64
             );
-            // Missed: best level pattern between two profiled clusters of a person.
+            // Missed: level pattern between two profiled clusters of a person
+            // (name, address, postcode, city, birth_date, email, phone).
             let pk = data.profiles.column(0).as_string::<i32>();
             let col = |n: &str| {
                 data.profiles
@@ -177,28 +178,22 @@ fn main() {
                         cl.entry(lab[i]).or_default().push(i);
                     }
                 }
-                let cls: Vec<_> = cl.values().collect();
+                // Each cluster's profiles merged (missing fields filled from
+                // the cluster's other records), as the pass compares them.
+                let cls: Vec<braid_identity::prob::Prepared> = cl
+                    .values()
+                    .map(|members| {
+                        let mut d = prep[data.records[members[0]].as_str()].clone();
+                        for &i in &members[1..] {
+                            d.fill_from(&prep[data.records[i].as_str()]);
+                        }
+                        d
+                    })
+                    .collect();
                 for x in 0..cls.len() {
                     for y in x + 1..cls.len() {
-                        let mut best = String::new();
-                        let mut agree = -1i32;
-                        for &i in cls[x] {
-                            for &j in cls[y] {
-                                let l = braid_identity::prob::levels(
-                                    &prep[data.records[i].as_str()],
-                                    &prep[data.records[j].as_str()],
-                                );
-                                let a = l
-                                    .iter()
-                                    .filter(|l| **l == braid_identity::prob::Level::Agree)
-                                    .count() as i32;
-                                if a > agree {
-                                    agree = a;
-                                    best = format!("{:?}", l);
-                                }
-                            }
-                        }
-                        *hist.entry(best).or_default() += 1;
+                        let l = braid_identity::prob::levels(&cls[x], &cls[y]);
+                        *hist.entry(format!("{l:?}")).or_default() += 1;
                     }
                 }
             }

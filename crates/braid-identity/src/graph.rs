@@ -620,6 +620,38 @@ impl Graph {
             .collect();
         let freq = prob::Frequencies::new(prepared.iter().flatten());
         let n_profiles = prepared.iter().flatten().count().max(2) as f64;
+        // A record's missing fields are filled from the other records of
+        // its cluster (already one person): a till record with a name and
+        // a city compares with the postcode and birth date its CRM twin
+        // gave. Frequencies stay those of the records as given.
+        let mut prepared = prepared;
+        {
+            let group = |r: usize, uf: &mut UnionFind| -> Option<u64> {
+                if local[r] != NONE {
+                    Some(u64::from(uf.find(local[r])))
+                } else if self.rec_bid[r] != NONE {
+                    Some((1 << 32) | u64::from(self.rec_bid[r]))
+                } else {
+                    None
+                }
+            };
+            let mut donors: HashMap<u64, Prepared> = HashMap::new();
+            let mut groups: Vec<Option<u64>> = vec![None; nr];
+            for r in 0..nr {
+                let Some(p) = &prepared[r] else { continue };
+                let Some(g) = group(r, uf) else { continue };
+                groups[r] = Some(g);
+                donors
+                    .entry(g)
+                    .and_modify(|d| d.fill_from(p))
+                    .or_insert_with(|| p.clone());
+            }
+            for r in 0..nr {
+                if let (Some(p), Some(g)) = (prepared[r].as_mut(), groups[r]) {
+                    p.fill_from(&donors[&g]);
+                }
+            }
+        }
         let cut = n_profiles.log2() + pcfg.threshold;
         let focus: Option<Vec<u32>> = if a.len() == self.rec_live.iter().filter(|l| **l).count() {
             None

@@ -1,6 +1,11 @@
 //! The probabilistic pass: records that share no identifier but whose
 //! profiles (name, address, city, postcode, birth date) agree.
 //!
+//! * **Cluster fields**: a record's missing fields (and its emails and
+//!   phones) are filled from the other records of its deterministic
+//!   cluster before blocking and comparison: a till record with a name and
+//!   a city is compared with the birth date and postcode its linked CRM
+//!   record gave. Value frequencies are those of the records as given.
 //! * **Blocking**: candidate pairs share a block key — postcode + name
 //!   initial, birth date + name initial, or city + house number + name
 //!   initial; blocks larger than `max_block` are skipped (reported).
@@ -182,6 +187,41 @@ pub struct Prepared {
     pub emails: Vec<String>,
     /// The record's phones (E.164).
     pub phones: Vec<String>,
+}
+
+impl Prepared {
+    /// Fills the fields this profile lacks from `other` (a record of the
+    /// same person): name, address (with its number), postcode, city,
+    /// birth date; emails and phones are added.
+    pub fn fill_from(&mut self, other: &Prepared) {
+        if self.name.is_none() && other.name.is_some() {
+            self.name.clone_from(&other.name);
+            self.name_cjk = other.name_cjk;
+        }
+        if self.address.is_empty() && !other.address.is_empty() {
+            self.address.clone_from(&other.address);
+            self.number = other.number;
+        }
+        if self.postcode.is_none() {
+            self.postcode.clone_from(&other.postcode);
+        }
+        if self.city.is_none() {
+            self.city.clone_from(&other.city);
+        }
+        if self.birth_date.is_none() {
+            self.birth_date = other.birth_date;
+        }
+        for e in &other.emails {
+            if !self.emails.contains(e) {
+                self.emails.push(e.clone());
+            }
+        }
+        for p in &other.phones {
+            if !self.phones.contains(p) {
+                self.phones.push(p.clone());
+            }
+        }
+    }
 }
 
 fn is_cjk(c: char) -> bool {

@@ -493,3 +493,71 @@ fn adopted_ids_survive_and_retired_ones_point_to_them() {
         "only into an empty graph"
     );
 }
+
+#[test]
+fn a_record_compares_with_the_fields_its_cluster_gave() {
+    use arrow_array::Date32Array;
+    // 1,000 other people in the same city and postcode (a postcode
+    // agreement says nothing), each with a phone of their own.
+    let mut keys: Vec<String> = (0..1000).map(|i| format!("crm/c/F{i}")).collect();
+    let mut names: Vec<Option<String>> = (0..1000).map(|i| Some(format!("Filler {i}"))).collect();
+    let mut births: Vec<Option<i32>> = (0..1000).map(|i| Some(3000 + i)).collect();
+    let mut phones: Vec<String> = (0..1000).map(|i| format!("+44{i}")).collect();
+    // pos/m/1 (name, city) and shop/c/1 (birth date only) share a phone;
+    // crm/c/2 shares no identifier with them: against pos/m/1 alone it
+    // agrees on name and city, against shop/c/1 alone on the birth date —
+    // neither is enough; against their cluster it agrees on all three.
+    keys.extend(["pos/m/1", "shop/c/1", "crm/c/2"].map(String::from));
+    names.extend([Some("Wang Fang".into()), None, Some("Wang Fang".into())]);
+    births.extend([None, Some(7306), Some(7306)]);
+    phones.extend(["+8613900000001", "+8613900000001", "+447700900123"].map(String::from));
+    let n = keys.len();
+    let ids = edges(
+        &(0..n)
+            .map(|i| (keys[i].as_str(), "phone", phones[i].as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let col = |v: Vec<Option<String>>| -> ArrayRef { Arc::new(StringArray::from(v)) };
+    let profiles = RecordBatch::try_new(
+        synth::profiles_schema(),
+        vec![
+            col(keys.iter().map(|k| Some(k.clone())).collect()),
+            col(keys
+                .iter()
+                .map(|k| Some(k.split('/').next().unwrap().to_owned()))
+                .collect()),
+            col(names),
+            col(vec![None; n]),
+            col(keys
+                .iter()
+                .map(|k| (k != "shop/c/1").then(|| "Shanghai".to_owned()))
+                .collect()),
+            col(keys
+                .iter()
+                .map(|k| (k != "shop/c/1").then(|| "200041".to_owned()))
+                .collect()),
+            Arc::new(Date32Array::from(births)),
+        ],
+    )
+    .unwrap();
+    let mut g = Graph::new(Config::with_probabilistic());
+    g.upsert(&ids, Some(&profiles)).unwrap();
+    let r = g.resolve();
+    assert_eq!(r.probabilistic_matches, 1, "{r:?}");
+    let b = g.braid_id("crm/c/2").unwrap();
+    assert_eq!(g.braid_id("pos/m/1"), Some(b));
+    assert_eq!(g.braid_id("shop/c/1"), Some(b));
+    assert_eq!(r.people, 1001);
+    let e = g.explain(b).unwrap();
+    let agree: Vec<&str> = e["probabilistic"][0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["level"] == "agree")
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        agree.contains(&"birth_date") && agree.contains(&"name"),
+        "{e}"
+    );
+}
