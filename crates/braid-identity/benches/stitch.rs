@@ -10,7 +10,8 @@
 use std::process::Command;
 use std::time::Instant;
 
-use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, RecordBatch};
 use braid_identity::synth::{self, SynthConfig};
 use braid_identity::{Config, Graph};
 
@@ -58,7 +59,7 @@ fn child(mode: &str, path: &str) {
             (s.records.len(), s.clusters())
         }
         _ => {
-            let mut g = Graph::new(Config::default());
+            let mut g = Graph::new(plain());
             g.upsert(&batch, None).unwrap();
             let r = g.resolve();
             (r.records_resolved as usize, r.people as usize)
@@ -69,6 +70,11 @@ fn child(mode: &str, path: &str) {
         "{{\"read_seconds\": {read_s:.2}, \"seconds\": {s:.2}, \"records\": {records}, \"clusters\": {clusters}, \"peak_rss_mib\": {}}}",
         peak_rss_mib()
     );
+}
+
+fn field(json: &str, key: &str) -> Option<f64> {
+    let v: serde_json::Value = serde_json::from_str(json.lines().last()?).ok()?;
+    v.get(key)?.as_f64()
 }
 
 fn main() {
@@ -97,15 +103,30 @@ fn main() {
     );
     let dir = tempfile::tempdir().unwrap();
     let me = std::env::current_exe().unwrap();
+    let mut table = Vec::new();
     for n in sizes {
         let t = Instant::now();
-        let data = synth::generate(&SynthConfig::for_records(n, 1));
+        // A few more people than needed, then exactly the first n records
+        // holding identifiers (a record's rows are contiguous).
+        let data = synth::generate(&SynthConfig::for_records(n + n / 20, 1));
         let ids = data.identifiers;
+        let keys = ids.column(0).as_string::<i32>();
+        let mut rows = keys.len();
+        let mut seen = 0usize;
+        for i in 0..keys.len() {
+            if i == 0 || keys.value(i) != keys.value(i - 1) {
+                if seen == n {
+                    rows = i;
+                    break;
+                }
+                seen += 1;
+            }
+        }
         let edges = RecordBatch::try_from_iter(vec![
-            ("record_key", ids.column(0).clone()),
-            ("source", ids.column(1).clone()),
-            ("id_type", ids.column(2).clone()),
-            ("id_value", ids.column(3).clone()),
+            ("record_key", ids.column(0).slice(0, rows)),
+            ("source", ids.column(1).slice(0, rows)),
+            ("id_type", ids.column(2).slice(0, rows)),
+            ("id_value", ids.column(3).slice(0, rows)),
         ])
         .unwrap();
         let path = dir.path().join(format!("edges-{n}.parquet"));
@@ -113,29 +134,66 @@ fn main() {
         let mut w = parquet::arrow::ArrowWriter::try_new(f, edges.schema(), None).unwrap();
         w.write(&edges).unwrap();
         w.close().unwrap();
+        let (records, n_edges) = (seen, edges.num_rows());
         println!(
-            "N = {} records, {} edges (generated and written in {:.1?})",
-            data.records.len(),
-            edges.num_rows(),
+            "N = {records} records, {n_edges} edges ({:.2} per record; generated and written in {:.1?})",
+            n_edges as f64 / records as f64,
             t.elapsed()
         );
-        drop((edges, ids, data.profiles));
+        drop((edges, ids, data.profiles, data.records, data.truth));
         let p = path.to_str().unwrap();
+        let mut out: Vec<String> = Vec::new();
         for mode in ["stitch", "graph"] {
-            let out = Command::new(&me)
+            let o = Command::new(&me)
                 .args(["--child", mode, p])
                 .output()
                 .unwrap();
+            let line = String::from_utf8_lossy(&o.stdout).trim().to_owned();
             println!(
-                "  braid-identity {mode:6}: {}",
-                String::from_utf8_lossy(&out.stdout).trim()
+                "  braid-identity {mode:6}: {line}{}",
+                String::from_utf8_lossy(&o.stderr).trim()
             );
+            out.push(line);
         }
-        let out = Command::new(&python).args([script, p]).output().unwrap();
+        let o = Command::new(&python).args([script, p]).output().unwrap();
+        let line = String::from_utf8_lossy(&o.stdout).trim().to_owned();
         println!(
-            "  duckdb baseline      : {}{}",
-            String::from_utf8_lossy(&out.stdout).trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
+            "  duckdb baseline      : {line}{}",
+            String::from_utf8_lossy(&o.stderr).trim()
         );
+        out.push(line);
+        let clusters: Vec<Option<f64>> = out.iter().map(|l| field(l, "clusters")).collect();
+        let agree = clusters[0].is_some() && clusters.iter().all(|c| *c == clusters[0]);
+        println!(
+            "  clusters: stitch {:?}, graph {:?}, duckdb {:?} — {}",
+            clusters[0],
+            clusters[1],
+            clusters[2],
+            if agree { "same" } else { "DIFFERENT" }
+        );
+        let s = |i: usize, k: &str| field(&out[i], k).map_or("?".into(), |v| format!("{v:.2}"));
+        let m =
+            |i: usize| field(&out[i], "peak_rss_mib").map_or("?".into(), |v| format!("{v:.0} MiB"));
+        let with_read = |i: usize| match (field(&out[i], "read_seconds"), field(&out[i], "seconds"))
+        {
+            (Some(r), Some(x)) => format!("{:.2}", r + x),
+            _ => "?".into(),
+        };
+        table.push(format!(
+            "| {records} | {n_edges} | {} s ({} s with the Parquet read) | {} | {} s | {} | {} s | {} | {} |",
+            s(0, "seconds"),
+            with_read(0),
+            m(0),
+            s(1, "seconds"),
+            m(1),
+            s(2, "seconds"),
+            m(2),
+            if agree { "yes" } else { "NO" }
+        ));
+    }
+    println!("\n| records | edges | braid stitch | RSS | braid graph (first resolve) | RSS | DuckDB | RSS | same clusters |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for r in table {
+        println!("{r}");
     }
 }
