@@ -309,13 +309,26 @@ impl Graph {
             let seen = identifiers
                 .column_by_name("seen_at")
                 .and_then(|a| a.as_primitive_opt::<TimestampMicrosecondType>());
+            // Records: a few rows each; values: at most one per row.
+            self.recs.reserve(identifiers.num_rows() / 2);
+            self.vals.reserve(identifiers.num_rows());
             let mut last: (&str, u16) = ("\0", 0);
+            let mut last_rec: Option<(&str, &str, u32)> = None;
             for i in 0..identifiers.num_rows() {
                 let t = ty.value(i);
                 if t != last.0 {
                     last = (t, self.types.tag(&self.cfg, t));
                 }
-                let r = self.record(key.value(i), src.value(i));
+                // A record's rows usually come together: look it up once.
+                let (k, so) = (key.value(i), src.value(i));
+                let r = match last_rec {
+                    Some((lk, ls, r)) if lk == k && ls == so => r,
+                    _ => {
+                        let r = self.record(k, so);
+                        last_rec = Some((k, so, r));
+                        r
+                    }
+                };
                 let v = self.vals.intern(last.1, val.value(i));
                 let at = seen.filter(|s| s.is_valid(i)).map(|s| s.value(i));
                 self.pending.entry(r).or_default().push((v, at));
@@ -525,17 +538,17 @@ impl Graph {
         for (i, &r) in a.iter().enumerate() {
             local[r as usize] = i as u32;
         }
-        let mut lval = HashMap::<u32, u32>::new();
+        let mut lval = vec![NONE; self.vals.len()];
         let mut gval: Vec<u32> = Vec::new();
         let mut ledges: Vec<(u32, u32)> = Vec::new();
         for (i, &r) in a.iter().enumerate() {
             for &ei in &ridx[rstart[r as usize] as usize..rstart[r as usize + 1] as usize] {
                 let v = self.edges[ei as usize].val;
-                let lv = *lval.entry(v).or_insert_with(|| {
+                if lval[v as usize] == NONE {
+                    lval[v as usize] = gval.len() as u32;
                     gval.push(v);
-                    (gval.len() - 1) as u32
-                });
-                ledges.push((i as u32, lv));
+                }
+                ledges.push((i as u32, lval[v as usize]));
             }
         }
         let value_type: Vec<u16> = gval.iter().map(|&v| self.vals.tag(v)).collect();
@@ -855,6 +868,7 @@ impl Graph {
             }
         }
         let mut claimed: Vec<Vec<u32>> = vec![Vec::new(); comps.len()];
+        self.ids.reserve(comps.len().saturating_sub(best.len()));
         for (b, (ci, _)) in &best {
             claimed[*ci].push(*b);
         }

@@ -1,4 +1,4 @@
-//! String interning into dense `u32` ids: one byte buffer, one offset per
+//! String interning into dense `u32` ids: one string buffer, one offset per
 //! string and a `hashbrown::HashTable<u32>` keyed by an `ahash` of the bytes.
 //! Interning borrows the caller's bytes (e.g. an Arrow string array's value
 //! buffer) and copies each distinct string once: no allocation per row.
@@ -11,7 +11,7 @@ use hashbrown::HashTable;
 /// text under two types gets two ids.
 #[derive(Debug, Clone)]
 pub struct Interner {
-    buf: Vec<u8>,
+    buf: String,
     ends: Vec<usize>,
     tags: Vec<u16>,
     table: HashTable<u32>,
@@ -28,7 +28,7 @@ impl Interner {
     /// An empty interner sized for `n` strings of `bytes` total.
     pub fn with_capacity(n: usize, bytes: usize) -> Interner {
         Interner {
-            buf: Vec::with_capacity(bytes),
+            buf: String::with_capacity(bytes),
             ends: Vec::with_capacity(n),
             tags: Vec::with_capacity(n),
             table: HashTable::with_capacity(n),
@@ -62,10 +62,28 @@ impl Interner {
     }
 
     #[inline]
-    fn bytes_of<'a>(buf: &'a [u8], ends: &[usize], id: u32) -> &'a [u8] {
+    fn bytes_of<'a>(buf: &'a str, ends: &[usize], id: u32) -> &'a [u8] {
+        Self::str_of(buf, ends, id).as_bytes()
+    }
+
+    #[inline]
+    fn str_of<'a>(buf: &'a str, ends: &[usize], id: u32) -> &'a str {
         let i = id as usize;
         let start = if i == 0 { 0 } else { ends[i - 1] };
+        // Whole `&str`s are appended: the ends are char boundaries (a
+        // check of two bytes, not a UTF-8 validation).
         &buf[start..ends[i]]
+    }
+
+    /// Makes room for `additional` more strings, so that interning them
+    /// does not grow (and rehash) the table step by step.
+    pub fn reserve(&mut self, additional: usize) {
+        let (buf, ends, tags, hasher) = (&self.buf, &self.ends, &self.tags, &self.hasher);
+        self.table.reserve(additional, |&id| {
+            Self::hash(hasher, tags[id as usize], Self::bytes_of(buf, ends, id))
+        });
+        self.ends.reserve(additional);
+        self.tags.reserve(additional);
     }
 
     /// The id of `s` under `tag`, interning it if new.
@@ -84,7 +102,7 @@ impl Interner {
             hashbrown::hash_table::Entry::Vacant(v) => {
                 let id = self.ends.len() as u32;
                 v.insert(id);
-                self.buf.extend_from_slice(bytes);
+                self.buf.push_str(s);
                 self.ends.push(self.buf.len());
                 self.tags.push(tag);
                 id
@@ -106,8 +124,7 @@ impl Interner {
     /// The string of `id`.
     #[inline]
     pub fn str(&self, id: u32) -> &str {
-        // Only whole `&str`s are ever appended, so every slice is UTF-8.
-        std::str::from_utf8(Self::bytes_of(&self.buf, &self.ends, id)).unwrap_or_default()
+        Self::str_of(&self.buf, &self.ends, id)
     }
 
     /// The tag of `id`.
