@@ -136,8 +136,9 @@ fn main() {
                 "  recall if every profiled cluster of a person joined: {:.4}",
                 tp_max as f64 / tpairs as f64
             );
-            // Missed: level pattern between two profiled clusters of a person
-            // (name, address, postcode, city, birth_date, email, phone).
+            // Missed record pairs by the level pattern of their clusters'
+            // merged profiles (name, address, postcode, city, birth_date,
+            // email, phone).
             let pk = data.profiles.column(0).as_string::<i32>();
             let col = |n: &str| {
                 data.profiles
@@ -180,6 +181,7 @@ fn main() {
                 }
                 // Each cluster's profiles merged (missing fields filled from
                 // the cluster's other records), as the pass compares them.
+                let sizes: Vec<usize> = cl.values().map(Vec::len).collect();
                 let cls: Vec<braid_identity::prob::Prepared> = cl
                     .values()
                     .map(|members| {
@@ -193,14 +195,15 @@ fn main() {
                 for x in 0..cls.len() {
                     for y in x + 1..cls.len() {
                         let l = braid_identity::prob::levels(&cls[x], &cls[y]);
-                        *hist.entry(format!("{l:?}")).or_default() += 1;
+                        // Weighted by the record pairs it leaves apart.
+                        *hist.entry(format!("{l:?}")).or_default() += sizes[x] * sizes[y];
                     }
                 }
             }
             let mut hv: Vec<_> = hist.into_iter().collect();
             hv.sort_by_key(|x| std::cmp::Reverse(x.1));
             for (k, v) in hv.iter().take(15) {
-                println!("  missed {v:>5} {k}");
+                println!("  missed {v:>5} record pairs: {k}");
             }
             for ((a, b), (n, ok)) in per {
                 println!(

@@ -2,7 +2,8 @@
 //! shop, POS, WeChat, ads — with overlapping, messy identifiers and the
 //! ground truth, and the pairwise metrics of a clustering against it.
 //!
-//! The mess, at the default noise (`noise = 1.0`; every rate scales with it):
+//! The mess, at the default noise (`noise = 1.0`; the noise rates below
+//! scale with it, which identifiers each silo records does not):
 //! * people with a second email (10 %) or phone (10 %), each record showing one;
 //! * typos in emails (3 % of shown emails), so the record shares nothing;
 //! * identifiers missing per silo (a POS sale without phone or loyalty card,
