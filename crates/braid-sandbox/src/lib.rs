@@ -11,6 +11,7 @@
 //! - `POST /_sandbox/oceanengine/restate` `{"days":3}`, `…/expire_tokens`, `…/extra_field`
 //! - `POST /_sandbox/wechat/restate` `{"days":3}`, `…/expire_tokens`, `…/replace_tokens`,
 //!   `…/subscribe`, `…/unsubscribe`, `…/extra_field`
+//! - `POST /_sandbox/tiktok/restate` `{"days":3}`, `…/extra_field` `{"name":"x"}`, `…/revoke`
 //! - `POST /_sandbox/shopify/mutate` `{"object":"orders","count":50,"create":0}`
 //! - `POST /_sandbox/woocommerce/mutate` `{"object":"orders","count":50,"create":0}`
 //! - `POST /_sandbox/meta/restate` `{"days":3}` (late conversions for the last days),
@@ -32,6 +33,7 @@ mod rng;
 pub mod salesforce;
 pub mod shopify;
 pub mod square;
+pub mod tiktok;
 pub mod wechat;
 pub mod woocommerce;
 
@@ -58,6 +60,7 @@ pub use oceanengine::OceanEngineConfig;
 pub use salesforce::SalesforceConfig;
 pub use shopify::ShopifyConfig;
 pub use square::SquareConfig;
+pub use tiktok::TikTokConfig;
 pub use wechat::WeChatConfig;
 pub use woocommerce::WooCommerceConfig;
 
@@ -86,6 +89,8 @@ pub struct SandboxConfig {
     pub loyaltylion: LoyaltyLionConfig,
     /// The Google Ads API emulation.
     pub google_ads: GoogleAdsConfig,
+    /// The TikTok API for Business emulation.
+    pub tiktok: TikTokConfig,
 }
 
 impl Default for SandboxConfig {
@@ -102,6 +107,7 @@ impl Default for SandboxConfig {
             meta: MetaConfig::default(),
             loyaltylion: LoyaltyLionConfig::default(),
             google_ads: GoogleAdsConfig::default(),
+            tiktok: TikTokConfig::default(),
         }
     }
 }
@@ -131,6 +137,7 @@ impl Sandbox {
             meta: meta::Meta::new(config.meta.clone(), config.seed),
             loyaltylion: loyaltylion::LoyaltyLion::new(config.loyaltylion.clone(), config.seed),
             google_ads: google_ads::GoogleAds::new(config.google_ads.clone(), config.seed),
+            tiktok: tiktok::TikTok::new(config.tiktok.clone(), config.seed),
             // Vendors: your emulation's state here.
             faults: Mutex::new(Vec::new()),
             stats: Mutex::new(Stats::default()),
@@ -149,7 +156,8 @@ impl Sandbox {
             .merge(woocommerce::router(state.clone()))
             .merge(meta::router(state.clone()))
             .merge(loyaltylion::router(state.clone()))
-            .merge(google_ads::router(state.clone()));
+            .merge(google_ads::router(state.clone()))
+            .merge(tiktok::router(state.clone()));
         let app = vendors
             .layer(middleware::from_fn_with_state(
                 state.clone(),
@@ -165,6 +173,7 @@ impl Sandbox {
             .merge(meta::admin_router())
             .merge(loyaltylion::admin_router())
             .merge(google_ads::admin_router())
+            .merge(tiktok::admin_router())
             .route("/_sandbox/faults", post(add_fault))
             .route("/_sandbox/stats", get(stats))
             .route("/_sandbox/reset", post(reset))
@@ -224,6 +233,11 @@ impl Sandbox {
         env.extend(meta::demo_env(&base, &self.config.meta));
         env.extend(loyaltylion::demo_env(&base, &self.config.loyaltylion));
         env.extend(google_ads::demo_env(&base, &self.config.google_ads));
+        env.extend(tiktok::demo_env(
+            &base,
+            &self.config.tiktok,
+            self.config.seed,
+        ));
         // Vendors: extend with yours.
         env.sort();
         env
@@ -256,6 +270,7 @@ pub(crate) struct AppState {
     pub(crate) meta: meta::Meta,
     pub(crate) loyaltylion: loyaltylion::LoyaltyLion,
     pub(crate) google_ads: google_ads::GoogleAds,
+    pub(crate) tiktok: tiktok::TikTok,
     faults: Mutex<Vec<Fault>>,
     stats: Mutex<Stats>,
     /// Per-second request windows by budget name: (second, count).
@@ -379,6 +394,9 @@ fn fault_response(state: &AppState, path: &str, status: StatusCode) -> Response 
     if path.starts_with("/cgi-bin/") || path.starts_with("/datacube/") {
         return wechat::fault_response(status);
     }
+    if path.starts_with("/open_api/v1.3/") {
+        return tiktok::fault_response(state, status);
+    }
     if path.starts_with("/open_api/") {
         return oceanengine::fault_response(status);
     }
@@ -498,6 +516,7 @@ async fn reset(State(state): State<Arc<AppState>>) -> Response {
     state.meta.reset();
     state.loyaltylion.reset();
     state.google_ads.reset();
+    state.tiktok.reset();
     // Vendors: reset your mutations here.
     Json(serde_json::json!({"ok": true})).into_response()
 }
