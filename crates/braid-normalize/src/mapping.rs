@@ -432,6 +432,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("google_ads", include_str!("../mappings/google_ads.yaml")),
     ("woocommerce", include_str!("../mappings/woocommerce.yaml")),
     ("wechat_oa", include_str!("../mappings/wechat_oa.yaml")),
+    ("tiktok_ads", include_str!("../mappings/tiktok_ads.yaml")),
 ];
 
 /// The built-in mapping of `connector`, parsed.

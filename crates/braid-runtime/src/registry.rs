@@ -42,6 +42,7 @@ impl Registry {
         r.register(Arc::new(braid_connector_oceanengine::OceanEngineConnector));
         r.register(Arc::new(braid_connector_wechat_oa::WeChatOaConnector));
         r.register(Arc::new(braid_connector_loyaltylion::LoyaltyLionConnector));
+        r.register(Arc::new(braid_connector_tiktok_ads::TikTokAdsConnector));
         r.register(Arc::new(
             braid_connector_files::FilesConnector::with_base_dir(base_dir),
         ));
