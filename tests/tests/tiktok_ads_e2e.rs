@@ -329,8 +329,11 @@ async fn qps_storms_5xx_timeouts_cut_bodies_and_new_fields_land_every_row_once()
         .unwrap();
     assert_eq!(stats["by_status"]["503"], 3, "{stats}");
     let served = |p: &str| stats["by_path"][p].as_u64().unwrap_or(0);
-    // The slow request was abandoned, then sent again.
-    assert!(served("/open_api/v1.3/advertiser/info/") >= 3, "{stats}");
+    // advertiser/info is always requested, so its 4 s answer (beyond the
+    // 1.5 s timeout) was met: the run only succeeded because the abandoned
+    // attempt (which the sandbox never finished, so never counted) was sent
+    // again. Accounts once per run + the advertisers stream.
+    assert!(served("/open_api/v1.3/advertiser/info/") >= 2, "{stats}");
     // 3 levels × 2 windows × 2 accounts, + 5 codes 40100 injected.
     assert!(
         served("/open_api/v1.3/report/integrated/get/") >= 12 + 5,
