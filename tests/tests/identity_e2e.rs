@@ -204,8 +204,10 @@ fn braid_ids_are_stable_across_runs_merges_retire_ids_and_explain_shows_scores()
 
     // Run 2: nothing new in the orders, the members are re-landed whole
     // (full refresh): every id stays.
-    run(&p, &wh, dir, "r2");
+    let ran = run(&p, &wh, dir, "r2");
     assert_eq!(ids(&wh), r1);
+    // Landed again as they were: nothing to re-stitch.
+    assert!(!ran.stderr.contains("re-stitched"), "{}", ran.stderr);
 
     // Run 3: a new order joins Wang Fang (email a@x.com) and Zhao Lei
     // (phone of M4): the older id survives (both were minted in run 1: the
@@ -220,6 +222,14 @@ fn braid_ids_are_stable_across_runs_merges_retire_ids_and_explain_shows_scores()
     let ran = run(&p, &wh, dir, "r3");
     assert!(
         ran.stderr.contains("1 merged into older ids"),
+        "{}",
+        ran.stderr
+    );
+    // Incremental: only O4 and the two clusters it touches (O1, M1, O2,
+    // M4) are re-stitched; M2 and M3, landed again unchanged, are not.
+    assert!(
+        ran.stderr
+            .contains("identity: 5 record(s) re-stitched, 0 braid_id(s) minted"),
         "{}",
         ran.stderr
     );

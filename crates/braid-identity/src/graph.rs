@@ -214,6 +214,7 @@ impl Graph {
         self.rec_live[r as usize] = false;
         self.rec_profile[r as usize] = NONE;
         self.pending.insert(r, Vec::new());
+        self.pending_profile.insert(r);
         true
     }
 
@@ -225,6 +226,8 @@ impl Graph {
         for r in 0..self.rec_live.len() as u32 {
             if self.rec_live[r as usize] {
                 self.pending.entry(r).or_default();
+                // Forced: re-resolved even if nothing about it changed.
+                self.pending_profile.insert(r);
             }
         }
         for e in &self.edges {
@@ -356,23 +359,30 @@ impl Graph {
                     postcode: get(pc, i),
                     birth_date: birth.filter(|b| b.is_valid(i)).map(|b| b.value(i)),
                 };
-                self.set_profile(r, prof);
+                if self.set_profile(r, prof) {
+                    self.pending_profile.insert(r);
+                }
                 self.pending.entry(r).or_default();
-                self.pending_profile.insert(r);
             }
         }
         Ok(self.pending.len() - before)
     }
 
-    fn set_profile(&mut self, r: u32, prof: Profile) {
+    /// Sets a record's profile; whether it changed.
+    fn set_profile(&mut self, r: u32, prof: Profile) -> bool {
         let slot = self.rec_profile[r as usize];
         if prof.is_empty() {
             self.rec_profile[r as usize] = NONE;
+            slot != NONE
         } else if slot == NONE {
             self.rec_profile[r as usize] = self.profiles.len() as u32;
             self.profiles.push(prof);
+            true
+        } else if self.profiles[slot as usize] == prof {
+            false
         } else {
             self.profiles[slot as usize] = prof;
+            true
         }
     }
 
@@ -451,17 +461,25 @@ impl Graph {
         for &r in pending.keys() {
             changed[r as usize] = true;
         }
-        let mut touched: Vec<u32> = Vec::new();
+        let mut old_vals: Vec<(u32, u32)> = Vec::new();
         let mut old_first: HashMap<(u32, u32), (Option<i64>, Option<i64>)> = HashMap::new();
         self.edges.retain(|e| {
             if changed[e.rec as usize] {
-                touched.push(e.val);
+                old_vals.push((e.rec, e.val));
                 old_first.insert((e.rec, e.val), (e.first, e.last));
                 false
             } else {
                 true
             }
         });
+        old_vals.sort_unstable();
+        let olds = |r: u32| {
+            let from = old_vals.partition_point(|x| x.0 < r);
+            let to = old_vals.partition_point(|x| x.0 <= r);
+            &old_vals[from..to]
+        };
+        let mut touched: Vec<u32> = Vec::new();
+        let mut really: Vec<u32> = Vec::new();
         for (&r, list) in &pending {
             let mut merged: BTreeMap<u32, (Option<i64>, Option<i64>)> = BTreeMap::new();
             for &(v, at) in list {
@@ -471,8 +489,20 @@ impl Graph {
                 e.0 = min_opt(e.0, at);
                 e.1 = max_opt(e.1, at);
             }
+            // A record landed again as it was (a full-refresh stream) only
+            // has its times updated: nothing about its cluster can change.
+            let old = olds(r);
+            let same = self.rec_live[r as usize]
+                && self.rec_bid[r as usize] != NONE
+                && !pending_profile.contains(&r)
+                && old.len() == merged.len()
+                && old.iter().zip(merged.keys()).all(|(o, v)| o.1 == *v);
+            if !same {
+                really.push(r);
+                touched.extend(old.iter().map(|o| o.1));
+                touched.extend(merged.keys().copied());
+            }
             for (v, (first, last)) in merged {
-                touched.push(v);
                 self.edges.push(Edge {
                     rec: r,
                     val: v,
@@ -483,6 +513,10 @@ impl Graph {
         }
         touched.sort_unstable();
         touched.dedup();
+        if really.is_empty() {
+            report.people = self.people();
+            return report;
+        }
         // 2. The affected records.
         let (vstart, vrecs) = self.by_value();
         let (bstart, brecs) = self.by_bid();
@@ -506,7 +540,7 @@ impl Graph {
                     a.push(r);
                 }
             };
-        for &r in pending.keys() {
+        for &r in &really {
             add(r, &mut in_a, &mut a, &self.rec_bid, &self.rec_live);
         }
         for &v in &touched {
@@ -581,7 +615,6 @@ impl Graph {
         self.matches
             .retain(|m| !(in_a[m.a as usize] || in_a[m.b as usize]));
         if let Some(pcfg) = self.cfg.probabilistic.clone() {
-            let _ = pending_profile;
             self.probabilistic(
                 &pcfg,
                 &mut a,

@@ -561,3 +561,62 @@ fn a_record_compares_with_the_fields_its_cluster_gave() {
         "{e}"
     );
 }
+
+#[test]
+fn records_landed_again_unchanged_are_not_re_resolved() {
+    let data = synth::generate(&SynthConfig {
+        people: 2_000,
+        ..Default::default()
+    });
+    // No per-person limits: the merge below must not be refused for two
+    // WeChat unionids.
+    let mut cfg = Config::with_probabilistic();
+    for t in &mut cfg.types {
+        t.max_per_person = None;
+    }
+    let mut g = Graph::new(cfg);
+    g.upsert(&data.identifiers, Some(&data.profiles)).unwrap();
+    let first = g.resolve();
+    assert_eq!(first.records_resolved, data.records.len() as u64);
+    let before = graph_labels(&g, &data.records);
+    // A full-refresh source lands everything again, as it was.
+    g.upsert(&data.identifiers, Some(&data.profiles)).unwrap();
+    let again = g.resolve();
+    assert_eq!(again.records_resolved, 0, "{again:?}");
+    assert_eq!(graph_labels(&g, &data.records), before);
+    // One record gains an email of another person: only the two clusters
+    // are re-stitched, and they merge.
+    let col = |k: usize| {
+        data.identifiers
+            .column(k)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .clone()
+    };
+    let (keys, types, values) = (col(0), col(2), col(3));
+    let a = data.records[0].as_str();
+    let (b, email) = (0..keys.len())
+        .find(|&i| {
+            types.value(i) == "email"
+                && values.value(i) != "test@example.com"
+                && g.braid_id(keys.value(i)) != g.braid_id(a)
+        })
+        .map(|i| (keys.value(i), values.value(i)))
+        .unwrap();
+    let mut rows: Vec<(&str, &str, &str)> = (0..keys.len())
+        .filter(|&i| keys.value(i) == a)
+        .map(|i| (a, types.value(i), values.value(i)))
+        .collect();
+    rows.push((a, "email", email));
+    let two =
+        (g.records(g.braid_id(a).unwrap()).len() + g.records(g.braid_id(b).unwrap()).len()) as u64;
+    g.upsert(&edges(&rows), None).unwrap();
+    let r = g.resolve();
+    assert_eq!(g.braid_id(a), g.braid_id(b));
+    assert_eq!(r.merges.len(), 1, "{r:?}");
+    assert!(
+        r.records_resolved >= two && r.records_resolved < two + 10,
+        "{two}: {r:?}"
+    );
+}
