@@ -15,7 +15,8 @@
 //! of the records it is given; [`Graph::resolve`] then re-stitches only the
 //! *affected* part of the graph: the changed records, the old clusters they
 //! were in, and the clusters of every record holding a value they gained or
-//! lost. Nothing else can change: a value no changed record touches keeps its
+//! lost. A record upserted again with the same identifiers and profile is
+//! not a change (its seen times are updated). Nothing else can change: a value no changed record touches keeps its
 //! holders and its count, so the clusters it made stay as they were.
 //!
 //! **On disk** (`<dir>/gen-<run>/`, switched by an atomic rename of
