@@ -449,15 +449,22 @@ async fn quota_storms_server_errors_timeouts_expired_tokens_cut_answers_and_a_ne
     .iter()
     .map(|s| stream_report(&rep, s)["retries"].as_u64().unwrap())
     .sum();
-    // 4 + 2 + 1 + 1 injected statuses, a timeout and 2 cut answers; the
-    // customer query at the start (not a stream) may have taken some.
-    assert!(retries >= 4, "{rep}");
+    // Retries the connector reports (those before a 401 hide behind the
+    // token refresh that sends the request again); the sandbox's counts show
+    // every injected status was served.
+    assert!(retries >= 1, "{rep}\n{}", ran.stderr);
     let stats = reqwest::get(format!("{}/_sandbox/stats", sb.base_url()))
         .await
         .unwrap()
         .json::<serde_json::Value>()
         .await
         .unwrap();
+    for (status, n) in [("429", 4), ("503", 2), ("500", 1), ("401", 1)] {
+        assert!(
+            stats["by_status"][status].as_u64().unwrap_or(0) >= n,
+            "{status}: {stats}"
+        );
+    }
     assert!(
         stats["by_path"]["/token"].as_u64().unwrap() >= 2,
         "the expired token was refreshed: {stats}"
