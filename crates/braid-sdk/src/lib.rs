@@ -7,6 +7,12 @@
 //! secrets, and a [`PageTokenGuard`] that stops a paginator from looping.
 //! With the `plugin` feature, [`export_plugin!`] turns a connector crate
 //! into a dynamic-library plugin.
+//!
+//! The crates a connector's code names in its signatures are re-exported
+//! ([`arrow_array`], [`arrow_schema`], [`async_trait`](macro@async_trait),
+//! [`futures`], [`async_stream`], [`serde_json`]), so a connector crate outside this
+//! repository depends on `braid-sdk` (and `serde` for its config) and
+//! always gets the versions braid was built with.
 
 mod http;
 pub mod json_page;
@@ -20,6 +26,15 @@ pub use braid_plugin as plugin;
 pub mod report_window;
 
 pub use braid_core::*;
+
+/// `#[braid_sdk::async_trait]` on `impl Source for …`.
+pub use async_trait::async_trait;
+/// `async_stream::try_stream!` builds a [`MessageStream`] from a loop.
+pub use async_stream;
+/// [`MessageStream`] is a `futures` stream.
+pub use futures;
+/// Configs, specs and resume state are `serde_json` values.
+pub use serde_json;
 pub use http::{
     EnvelopeCheck, EnvelopeError, ErrorClassifier, HttpClient, HttpConfig, HttpResponse, HttpStats,
 };
