@@ -27,14 +27,12 @@ pub mod report_window;
 
 pub use braid_core::*;
 
-/// `#[braid_sdk::async_trait]` on `impl Source for …`.
-pub use async_trait::async_trait;
 /// `async_stream::try_stream!` builds a [`MessageStream`] from a loop.
 pub use async_stream;
+/// `#[braid_sdk::async_trait]` on `impl Source for …`.
+pub use async_trait::async_trait;
 /// [`MessageStream`] is a `futures` stream.
 pub use futures;
-/// Configs, specs and resume state are `serde_json` values.
-pub use serde_json;
 pub use http::{
     EnvelopeCheck, EnvelopeError, ErrorClassifier, HttpClient, HttpConfig, HttpResponse, HttpStats,
 };
@@ -42,3 +40,5 @@ pub use json_page::{JsonPage, JsonPageDecoder};
 pub use oauth::{AccessToken, Grant, OAuth2, TokenCache, TokenFetcher};
 pub use paging::{next_link, PageTokenGuard};
 pub use report_window::ReportRange;
+/// Configs, specs and resume state are `serde_json` values.
+pub use serde_json;
