@@ -14,6 +14,7 @@
 //! repository depends on `braid-sdk` (and `serde` for its config) and
 //! always gets the versions braid was built with.
 
+pub mod config_value;
 mod http;
 pub mod json_page;
 pub mod oauth;
