@@ -2,12 +2,14 @@
 //! braid-identity's one-shot stitcher and the persisted graph's first
 //! resolve, each in a child process of its own (time and peak RSS of that
 //! process only), beside a DuckDB connected-components baseline over the
-//! same edge file.
+//! same edge file; and the graph's incremental runs (everything landed again
+//! unchanged, then 1 % of the records with changed emails).
 //!
 //! `cargo bench -p braid-identity --bench stitch -- 1000000 5000000`
 //! (`BRAID_PYTHON` = a Python with duckdb; default ~/.cache/braid/venv/bin/python).
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::cast::AsArray;
@@ -58,6 +60,7 @@ fn child(mode: &str, path: &str) {
             let s = braid_identity::stitch(&batch, &plain()).unwrap();
             (s.records.len(), s.clusters())
         }
+        "incremental" => (0, 0),
         _ => {
             let mut g = Graph::new(plain());
             g.upsert(&batch, None).unwrap();
@@ -66,8 +69,78 @@ fn child(mode: &str, path: &str) {
         }
     };
     let s = t.elapsed().as_secs_f64();
+    if mode == "incremental" {
+        return incremental(&batch, read_s, s);
+    }
     println!(
         "{{\"read_seconds\": {read_s:.2}, \"seconds\": {s:.2}, \"records\": {records}, \"clusters\": {clusters}, \"peak_rss_mib\": {}}}",
+        peak_rss_mib()
+    );
+}
+
+/// After the first resolve: the whole batch landed again unchanged (a
+/// full-refresh source), then the rows of 1 % of the records with their
+/// emails changed (each record now shares another record's email).
+fn incremental(batch: &RecordBatch, read_s: f64, first_s: f64) {
+    let mut g = Graph::new(plain());
+    let t = Instant::now();
+    g.upsert(batch, None).unwrap();
+    g.resolve();
+    let first_s = first_s + t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    g.upsert(batch, None).unwrap();
+    let same = g.resolve();
+    let same_s = t.elapsed().as_secs_f64();
+    let keys = batch.column(0).as_string::<i32>();
+    let types = batch.column(2).as_string::<i32>();
+    let values = batch.column(3).as_string::<i32>();
+    let emails: Vec<usize> = (0..batch.num_rows())
+        .filter(|&i| types.value(i) == "email")
+        .collect();
+    let n_records = keys
+        .iter()
+        .flatten()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    let wanted = n_records / 100;
+    let mut rows = 0;
+    let mut seen = 0;
+    for i in 0..batch.num_rows() {
+        if i == 0 || keys.value(i) != keys.value(i - 1) {
+            if seen == wanted {
+                break;
+            }
+            seen += 1;
+        }
+        rows = i + 1;
+    }
+    let changed: arrow_array::StringArray = (0..rows)
+        .map(|i| {
+            Some(if types.value(i) == "email" {
+                // Another record's email, far away in the batch.
+                values.value(emails[(i * 7919 + emails.len() / 2) % emails.len()])
+            } else {
+                values.value(i)
+            })
+        })
+        .collect();
+    let delta = RecordBatch::try_from_iter(vec![
+        ("record_key", batch.column(0).slice(0, rows)),
+        ("source", batch.column(1).slice(0, rows)),
+        ("id_type", batch.column(2).slice(0, rows)),
+        ("id_value", Arc::new(changed) as arrow_array::ArrayRef),
+    ])
+    .unwrap();
+    let t = Instant::now();
+    g.upsert(&delta, None).unwrap();
+    let r = g.resolve();
+    let delta_s = t.elapsed().as_secs_f64();
+    println!(
+        "{{\"read_seconds\": {read_s:.2}, \"first_seconds\": {first_s:.2}, \"unchanged_seconds\": {same_s:.2}, \"unchanged_resolved\": {}, \"changed_records\": {seen}, \"changed_seconds\": {delta_s:.3}, \"changed_resolved\": {}, \"merges\": {}, \"clusters\": {}, \"peak_rss_mib\": {}}}",
+        same.records_resolved,
+        r.records_resolved,
+        r.merges.len(),
+        r.people,
         peak_rss_mib()
     );
 }
@@ -158,6 +231,15 @@ fn main() {
             );
             out.push(line);
         }
+        let o = Command::new(&me)
+            .args(["--child", "incremental", p])
+            .output()
+            .unwrap();
+        println!(
+            "  braid-identity graph, then again unchanged, then 1 % changed: {}{}",
+            String::from_utf8_lossy(&o.stdout).trim(),
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
         let line = if skip_duckdb {
             String::new()
         } else {

@@ -462,48 +462,64 @@ impl Graph {
         for &r in pending.keys() {
             changed[r as usize] = true;
         }
-        let mut old_vals: Vec<(u32, u32)> = Vec::new();
-        let mut old_first: HashMap<(u32, u32), (Option<i64>, Option<i64>)> = HashMap::new();
+        // The removed edges, (record, value, first, last), sorted.
+        let mut old_edges: Vec<(u32, u32, Option<i64>, Option<i64>)> = Vec::new();
         self.edges.retain(|e| {
             if changed[e.rec as usize] {
-                old_vals.push((e.rec, e.val));
-                old_first.insert((e.rec, e.val), (e.first, e.last));
+                old_edges.push((e.rec, e.val, e.first, e.last));
                 false
             } else {
                 true
             }
         });
-        old_vals.sort_unstable();
-        let olds = |r: u32| {
-            let from = old_vals.partition_point(|x| x.0 < r);
-            let to = old_vals.partition_point(|x| x.0 <= r);
-            &old_vals[from..to]
-        };
+        old_edges.sort_unstable_by_key(|x| (x.0, x.1));
         let mut touched: Vec<u32> = Vec::new();
         let mut really: Vec<u32> = Vec::new();
+        let mut merged: Vec<(u32, Option<i64>, Option<i64>)> = Vec::new();
+        let mut from = 0;
         for (&r, list) in &pending {
-            let mut merged: BTreeMap<u32, (Option<i64>, Option<i64>)> = BTreeMap::new();
-            for &(v, at) in list {
-                let e = merged
-                    .entry(v)
-                    .or_insert_with(|| old_first.get(&(r, v)).copied().unwrap_or((None, None)));
-                e.0 = min_opt(e.0, at);
-                e.1 = max_opt(e.1, at);
+            // pending is in record order, as old_edges.
+            while from < old_edges.len() && old_edges[from].0 < r {
+                from += 1;
+            }
+            let mut to = from;
+            while to < old_edges.len() && old_edges[to].0 == r {
+                to += 1;
+            }
+            let old = &old_edges[from..to];
+            from = to;
+            // Distinct values with their first/last seen, the old edge's
+            // times kept.
+            merged.clear();
+            let mut l: Vec<(u32, Option<i64>)> = list.clone();
+            l.sort_unstable_by_key(|x| x.0);
+            for (v, at) in l {
+                match merged.last_mut() {
+                    Some(m) if m.0 == v => {
+                        m.1 = min_opt(m.1, at);
+                        m.2 = max_opt(m.2, at);
+                    }
+                    _ => {
+                        let (f, la) = old
+                            .binary_search_by_key(&v, |o| o.1)
+                            .map_or((None, None), |i| (old[i].2, old[i].3));
+                        merged.push((v, min_opt(f, at), max_opt(la, at)));
+                    }
+                }
             }
             // A record landed again as it was (a full-refresh stream) only
             // has its times updated: nothing about its cluster can change.
-            let old = olds(r);
             let same = self.rec_live[r as usize]
                 && self.rec_bid[r as usize] != NONE
                 && !pending_profile.contains(&r)
                 && old.len() == merged.len()
-                && old.iter().zip(merged.keys()).all(|(o, v)| o.1 == *v);
+                && old.iter().zip(&merged).all(|(o, m)| o.1 == m.0);
             if !same {
                 really.push(r);
                 touched.extend(old.iter().map(|o| o.1));
-                touched.extend(merged.keys().copied());
+                touched.extend(merged.iter().map(|m| m.0));
             }
-            for (v, (first, last)) in merged {
+            for &(v, first, last) in &merged {
                 self.edges.push(Edge {
                     rec: r,
                     val: v,
