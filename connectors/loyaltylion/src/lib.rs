@@ -57,20 +57,32 @@ pub struct LoyaltyLionConfig {
     #[serde(default = "default_base")]
     pub base_url: String,
     /// Records per request (`limit`, at most 500).
-    #[serde(default = "default_page_size", deserialize_with = "braid_sdk::config_value::number")]
+    #[serde(
+        default = "default_page_size",
+        deserialize_with = "braid_sdk::config_value::number"
+    )]
     pub page_size: u32,
     /// Earliest time an incremental stream's first run reads (RFC 3339):
     /// `updated_at` of customers, `created_at` of transactions.
     #[serde(default)]
     pub start_date: Option<String>,
     /// Client-side pace, below LoyaltyLion's 20 requests per second.
-    #[serde(default = "default_rps", deserialize_with = "braid_sdk::config_value::number")]
+    #[serde(
+        default = "default_rps",
+        deserialize_with = "braid_sdk::config_value::number"
+    )]
     pub requests_per_second: u32,
     /// Retries of a request after transient failures or 429s.
-    #[serde(default = "default_retries", deserialize_with = "braid_sdk::config_value::number")]
+    #[serde(
+        default = "default_retries",
+        deserialize_with = "braid_sdk::config_value::number"
+    )]
     pub max_retries: u32,
     /// Timeout of one request attempt, in milliseconds (retried).
-    #[serde(default = "default_timeout", deserialize_with = "braid_sdk::config_value::number")]
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "braid_sdk::config_value::number"
+    )]
     pub request_timeout_ms: u64,
 }
 
