@@ -234,8 +234,18 @@ async fn rate_limits_and_server_errors_are_retried_and_truncation_fails_cleanly(
     let wh = tmp.path().join("wh");
     admin(&sb, "/_sandbox/faults", serde_json::json!({"path_prefix": "/v2/orders/search", "kind": "status", "status": 429, "count": 3})).await;
     admin(&sb, "/_sandbox/faults", serde_json::json!({"path_prefix": "/v2/payments", "kind": "status", "status": 502, "count": 2})).await;
+    // A timeout on customers, and a field Square started sending on every object.
+    admin(&sb, "/_sandbox/faults", serde_json::json!({"path_prefix": "/v2/customers", "kind": "delay_ms", "ms": 3000, "count": 1})).await;
+    admin(
+        &sb,
+        "/_sandbox/square/extra_field",
+        serde_json::json!({"name": "loyalty_program_v3"}),
+    )
+    .await;
     let r = tmp.path().join("r.json");
-    let ran = braid_async(run_args(&pipeline(), &wh, &r), env(&sb, TOKEN)).await;
+    let mut e = env(&sb, TOKEN);
+    e.push(("SQUARE_REQUEST_TIMEOUT_MS".into(), "1000".into()));
+    let ran = braid_async(run_args(&pipeline(), &wh, &r), e).await;
     assert_eq!(ran.code, 0, "{}", ran.all());
     let rep = report(&r);
     assert!(
@@ -246,7 +256,19 @@ async fn rate_limits_and_server_errors_are_retried_and_truncation_fails_cleanly(
         stream_report(&rep, "payments")["retries"].as_u64().unwrap() >= 2,
         "{rep}"
     );
-    for stream in ["orders", "payments"] {
+    assert!(
+        stream_report(&rep, "customers")["retries"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "the timed-out request was sent again: {rep}"
+    );
+    let schema = pyarrow(
+        "import pyarrow.dataset as ds, sys; print(ds.dataset(sys.argv[1], format='parquet', partitioning='hive').schema)",
+        &wh.join("raw/square/orders"),
+    );
+    assert!(!schema.contains("loyalty_program_v3"), "{schema}");
+    for stream in ["customers", "orders", "payments"] {
         assert_eq!(
             duckdb_int(&format!(
                 "SELECT count(DISTINCT id) FROM {}",

@@ -17,6 +17,7 @@ pub use data::{
 };
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -120,6 +121,8 @@ pub(crate) struct Square {
     pub(crate) config: SquareConfig,
     seed: u64,
     state: Mutex<Mutable>,
+    /// A field Square "started sending" on every customer, order and payment.
+    extra_field: Mutex<Option<String>>,
 }
 
 impl Square {
@@ -132,6 +135,7 @@ impl Square {
                 clock_ms: base_updated_ms(max) + 60_000,
                 mutations: 0,
             }),
+            extra_field: Mutex::new(None),
             config,
         }
     }
@@ -140,6 +144,8 @@ impl Square {
         let mut s = self.lock();
         s.objects.clear();
         s.mutations = 0;
+        drop(s);
+        *self.extra_field.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Mutable> {
@@ -304,6 +310,15 @@ impl Square {
                 serde_json::to_writer(&mut *buf, &payment(seed, index, version, updated, l, c))
             }
         };
+        let extra = self.extra_field.lock().unwrap_or_else(|p| p.into_inner());
+        if let (Some(name), Some(b'}')) = (extra.as_deref(), buf.last()) {
+            buf.pop();
+            let _ = write!(
+                buf,
+                r#",{}:{{"introduced":"2026-12-01","values":[1,2,3]}}}}"#,
+                serde_json::Value::from(name)
+            );
+        }
     }
 
     /// `{"<key>":[…],"cursor":"…"}`; Square sends `{}` when nothing matched.
@@ -354,7 +369,28 @@ pub(crate) fn router(state: Arc<crate::AppState>) -> Router<Arc<crate::AppState>
 }
 
 pub(crate) fn admin_router() -> Router<Arc<crate::AppState>> {
-    Router::new().route("/_sandbox/square/mutate", post(mutate))
+    Router::new()
+        .route("/_sandbox/square/mutate", post(mutate))
+        .route("/_sandbox/square/extra_field", post(extra_field))
+}
+
+#[derive(Debug, Deserialize)]
+struct ExtraField {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// `{"name": "x"}` adds field `x` (an object) to every customer, order and
+/// payment served; `{}` stops it.
+async fn extra_field(
+    State(app): State<Arc<crate::AppState>>,
+    Json(req): Json<ExtraField>,
+) -> Response {
+    *app.square
+        .extra_field
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = req.name.clone();
+    Json(serde_json::json!({"ok": true, "name": req.name})).into_response()
 }
 
 /// What the demo's Square pipeline reads from the environment.
