@@ -1,7 +1,8 @@
 use std::collections::BTreeMap;
 
+use braid_sdk::config_value::{number, opt_number};
 use braid_sdk::Error;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// Configuration of the HubSpot source.
 #[derive(Clone, Deserialize)]
@@ -61,27 +62,6 @@ fn default_retries() -> u64 {
 }
 fn default_concurrency() -> u64 {
     3
-}
-
-/// A number, also when written as a string (values interpolated from the environment are strings).
-fn number<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum N {
-        N(u64),
-        S(String),
-    }
-    match N::deserialize(d)? {
-        N::N(n) => Ok(n),
-        N::S(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| serde::de::Error::custom(format!("expected a number, got {s:?}"))),
-    }
-}
-
-fn opt_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    number(d).map(Some)
 }
 
 impl HubSpotConfig {

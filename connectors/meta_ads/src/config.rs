@@ -1,6 +1,7 @@
+use braid_sdk::config_value::{number, opt_number};
 use braid_sdk::Error;
 use chrono::NaiveDate;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// Configuration of the Meta Ads source (`connector: meta_ads`).
 #[derive(Clone, Deserialize)]
@@ -115,27 +116,6 @@ fn default_timeout() -> u64 {
 }
 fn default_concurrency() -> u64 {
     2
-}
-
-/// A number, also when written as a string (values interpolated from the environment are strings).
-fn number<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum N {
-        N(u64),
-        S(String),
-    }
-    match N::deserialize(d)? {
-        N::N(n) => Ok(n),
-        N::S(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| serde::de::Error::custom(format!("expected a number, got {s:?}"))),
-    }
-}
-
-fn opt_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    number(d).map(Some)
 }
 
 impl MetaAdsConfig {

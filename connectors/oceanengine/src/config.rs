@@ -1,3 +1,4 @@
+use braid_sdk::config_value::number;
 use braid_sdk::Error;
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer};
@@ -121,17 +122,6 @@ impl Text {
             Text::N(n) => n.to_string(),
             Text::S(s) => s.trim().to_owned(),
         }
-    }
-}
-
-/// A number, also when written as a string (values interpolated from the environment are strings).
-pub(crate) fn number<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    match Text::deserialize(d)? {
-        Text::N(n) => Ok(n),
-        Text::S(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| serde::de::Error::custom(format!("expected a number, got {s:?}"))),
     }
 }
 

@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use braid_sdk::config_value::{number, opt_number};
 use braid_sdk::{Error, Result};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// The connector config.
 #[derive(Clone, Deserialize)]
@@ -340,27 +341,6 @@ fn default_timeout() -> u64 {
 }
 fn default_concurrency() -> u64 {
     4
-}
-
-/// A number, also when written as a string (values interpolated from the environment are strings).
-fn number<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum N {
-        N(u64),
-        S(String),
-    }
-    match N::deserialize(d)? {
-        N::N(n) => Ok(n),
-        N::S(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| serde::de::Error::custom(format!("expected a number, got {s:?}"))),
-    }
-}
-
-fn opt_number<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<u64>, D::Error> {
-    number(d).map(Some)
 }
 
 /// A dotted path as its segments (`""` and `"."` are the root).
