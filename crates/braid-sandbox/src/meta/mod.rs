@@ -13,6 +13,8 @@
 //! `x-business-use-case-usage` header naming `estimated_time_to_regain_access`
 //! (minutes); an injected status 429 fault is answered the way Meta throttles
 //! an app — HTTP 400 with code 17 `User request limit reached`.
+//! `POST /_sandbox/meta/throttle {"count": n}` answers the next n calls to
+//! the ad account with code 80004 whatever their pace.
 
 // Handlers return a ready `Response` as their error; boxing it buys nothing.
 #![allow(clippy::result_large_err)]
@@ -122,6 +124,8 @@ struct Mutable {
     new_leads: BTreeMap<u64, u64>,
     jobs: BTreeMap<String, Job>,
     extra_field: bool,
+    /// Calls still to be answered with code 80004 (`/_sandbox/meta/throttle`).
+    throttle_next: u32,
 }
 
 /// Shared state of the emulation.
@@ -207,6 +211,7 @@ pub(crate) fn admin_router() -> Router<Arc<crate::AppState>> {
         .route("/_sandbox/meta/restate", post(restate))
         .route("/_sandbox/meta/leads", post(add_leads))
         .route("/_sandbox/meta/extra_field", post(extra_field))
+        .route("/_sandbox/meta/throttle", post(throttle))
 }
 
 /// Whether `path` is a Graph API path (`/v21.0/…`).
@@ -405,6 +410,15 @@ async fn gate(
             )
         }
         Some(_) => {}
+    }
+    let throttle = {
+        let mut m = meta.lock();
+        let due = m.throttle_next > 0;
+        m.throttle_next = m.throttle_next.saturating_sub(1);
+        due
+    };
+    if throttle {
+        return throttled(&meta.account(), 80004);
     }
     if let Some(limit) = meta.config.calls_per_second {
         if app.spend("meta:account", limit).is_none() {
@@ -918,6 +932,20 @@ async fn extra_field(
 ) -> Response {
     app.meta.lock().extra_field = req.enabled;
     Json(serde_json::json!({ "ok": true })).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct ThrottleRequest {
+    count: u32,
+}
+
+/// The next `count` calls to the ad account answer code 80004.
+async fn throttle(
+    State(app): State<Arc<crate::AppState>>,
+    Json(req): Json<ThrottleRequest>,
+) -> Response {
+    app.meta.lock().throttle_next = req.count;
+    Json(serde_json::json!({ "ok": true, "count": req.count })).into_response()
 }
 
 #[cfg(test)]
