@@ -247,18 +247,25 @@ impl TokenCache {
                 tracing::info!(%endpoint, "access token refused; fetching a new one");
                 self.invalidate(&token).await;
                 let token = self.get().await?;
-                http.send(|c| build(c, &token)).await.map_err(|e| match e {
-                    Error::Auth {
-                        endpoint,
-                        message: again,
-                    } => Error::Auth {
-                        endpoint,
-                        message: format!(
-                            "{again} (also after fetching a new token; first: {message})"
-                        ),
-                    },
-                    other => other,
-                })
+                let resent = http.send(|c| build(c, &token)).await;
+                // The refused attempt counts: run reports add up retries from `attempts`.
+                resent
+                    .map(|mut r| {
+                        r.attempts = r.attempts.saturating_add(1);
+                        r
+                    })
+                    .map_err(|e| match e {
+                        Error::Auth {
+                            endpoint,
+                            message: again,
+                        } => Error::Auth {
+                            endpoint,
+                            message: format!(
+                                "{again} (also after fetching a new token; first: {message})"
+                            ),
+                        },
+                        other => other,
+                    })
             }
             other => other,
         }
@@ -360,14 +367,19 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(&r.body[..], b"ok");
+        assert_eq!(
+            r.attempts, 2,
+            "the refused attempt and the one with the new token"
+        );
         assert_eq!(server.tokens_issued.load(Ordering::SeqCst), 2);
         // The refreshed token is cached: no third fetch.
-        cache
+        let r = cache
             .send(&http, |c, t| {
                 c.get(http.url("/data")).bearer_auth(&t.secret)
             })
             .await
             .unwrap();
+        assert_eq!(r.attempts, 1);
         assert_eq!(server.tokens_issued.load(Ordering::SeqCst), 2);
     }
 
