@@ -30,6 +30,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use async_trait::async_trait;
+use braid_sdk::envelope::{decode as decode_envelope, CodeMessage};
 use braid_sdk::report_window::date_from_days;
 use braid_sdk::{
     AccessToken, Catalog, CheckOutcome, Connector, ConnectorSpec, CursorValue, EnvelopeError,
@@ -74,59 +75,23 @@ impl Connector for OceanEngineConnector {
     }
 }
 
-#[derive(Deserialize)]
-struct Envelope {
-    code: Option<i64>,
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    request_id: Option<String>,
-}
-
-fn describe(code: i64, message: Option<&str>, request_id: Option<&str>) -> String {
-    let mut m = format!("code {code}: {}", message.unwrap_or("(no message)"));
-    if let Some(r) = request_id.filter(|r| !r.is_empty()) {
-        m.push_str(&format!(" (request_id {r})"));
-    }
-    m
-}
-
 /// Classifies Ocean Engine's `{code, message, request_id}` envelope of a 2xx body.
 pub fn envelope(body: &[u8]) -> Option<EnvelopeError> {
-    let e: Envelope = match serde_json::from_slice(body) {
+    let e: CodeMessage = match decode_envelope(body) {
         Ok(e) => e,
-        Err(err) if err.is_eof() => {
-            return Some(EnvelopeError::Transient(
-                "the response body ends mid-document (cut short)".into(),
-            ))
-        }
-        Err(err) => {
-            return Some(EnvelopeError::Transient(format!(
-                "the response is not a JSON envelope: {err}"
-            )))
-        }
+        Err(err) => return Some(err),
     };
-    let code = e.code.unwrap_or(0);
+    let code = e.code();
     if code == 0 {
         return None;
     }
-    let m = describe(code, e.message.as_deref(), e.request_id.as_deref());
+    let m = e.describe();
     Some(match code {
         40100 | 40110 => EnvelopeError::RateLimit(m),
         40102 | 40103 | 40104 | 40105 | 40107 => EnvelopeError::Auth(m),
         50000..=59999 => EnvelopeError::Transient(m),
         _ => EnvelopeError::Fatal(m),
     })
-}
-
-/// The vendor's words from a non-2xx body (a gateway error with the envelope).
-fn error_message(body: &[u8]) -> Option<String> {
-    let e: Envelope = serde_json::from_slice(body).ok()?;
-    Some(describe(
-        e.code?,
-        e.message.as_deref(),
-        e.request_id.as_deref(),
-    ))
 }
 
 /// Refreshes the access token with the app's credentials and the newest refresh token.
@@ -342,7 +307,7 @@ impl OceanEngineSource {
             .and_then(|n| NonZeroU32::new(n.min(u32::MAX as u64) as u32));
         http.max_concurrency = (config.stream_concurrency as usize).max(1);
         http.timeout = Duration::from_millis(config.request_timeout_ms);
-        http.error_message = error_message;
+        http.error_message = CodeMessage::vendor_message;
         http.envelope = Some(envelope);
         let client = HttpClient::new(http.clone())?;
         let auth = if config.can_refresh() {

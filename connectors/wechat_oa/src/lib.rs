@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use async_trait::async_trait;
+use braid_sdk::envelope::decode as decode_envelope;
 use braid_sdk::report_window::date_from_days;
 use braid_sdk::{
     AccessToken, Catalog, CheckOutcome, Connector, ConnectorSpec, CursorValue, EnvelopeError,
@@ -89,18 +90,9 @@ struct Envelope {
 
 /// Classifies WeChat's `{errcode, errmsg}` envelope of a 2xx body.
 pub fn envelope(body: &[u8]) -> Option<EnvelopeError> {
-    let e: Envelope = match serde_json::from_slice(body) {
+    let e: Envelope = match decode_envelope(body) {
         Ok(e) => e,
-        Err(err) if err.is_eof() => {
-            return Some(EnvelopeError::Transient(
-                "the response body ends mid-document (cut short)".into(),
-            ))
-        }
-        Err(err) => {
-            return Some(EnvelopeError::Transient(format!(
-                "the response is not a JSON document: {err}"
-            )))
-        }
+        Err(err) => return Some(err),
     };
     let code = e.errcode.unwrap_or(0);
     if code == 0 {

@@ -15,6 +15,7 @@
 //! always gets the versions braid was built with.
 
 pub mod config_value;
+pub mod envelope;
 mod http;
 pub mod json_page;
 pub mod oauth;
