@@ -135,13 +135,7 @@ async fn the_plugin_lands_what_the_compiled_in_connector_lands() {
         serde_json::json!({"object": "customers", "count": 30, "create": 5}),
     )
     .await;
-    let mut expected: Vec<i64> = changed["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i64().unwrap())
-        .collect();
-    expected.sort();
+    let expected = mutated_ids(&changed);
     admin(
         &sb,
         "/_sandbox/loyaltylion/mutate",
@@ -167,15 +161,11 @@ async fn the_plugin_lands_what_the_compiled_in_connector_lands() {
         "{rep}"
     );
     let run2 = rep["run_id"].as_str().unwrap();
-    let mut landed: Vec<i64> = duckdb(&format!(
-        "SELECT id FROM {} WHERE _braid_run_id = '{run2}'",
-        raw(&plugin_wh, "loyaltylion", "customers")
-    ))
-    .into_iter()
-    .map(|r| r[0].as_i64().unwrap())
-    .collect();
-    landed.sort();
-    assert_eq!(landed, expected, "exactly the changed members");
+    assert_eq!(
+        run_ids(&raw(&plugin_wh, "loyaltylion", "customers"), run2),
+        expected,
+        "exactly the changed members"
+    );
     sb.shutdown().await;
 }
 

@@ -32,17 +32,6 @@ fn pipeline() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/shopify_store.yaml")
 }
 
-fn ids(v: &serde_json::Value) -> Vec<i64> {
-    let mut out: Vec<i64> = v["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i64().unwrap())
-        .collect();
-    out.sort();
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_landing_then_incremental_lands_exactly_the_changes() {
     let sb = sandbox(config(1500)).await;
@@ -144,7 +133,7 @@ async fn full_landing_then_incremental_lands_exactly_the_changes() {
         serde_json::json!({"object": "orders", "count": 40, "create": 5}),
     )
     .await;
-    let expected = ids(&changed);
+    let expected = mutated_ids(&changed);
     admin(
         &sb,
         "/_sandbox/shopify/mutate",
@@ -182,15 +171,9 @@ async fn full_landing_then_incremental_lands_exactly_the_changes() {
         "{rep}"
     );
     let run2 = rep["run_id"].as_str().unwrap();
-    let mut landed: Vec<i64> = duckdb(&format!(
-        "SELECT id FROM {orders} WHERE _braid_run_id = '{run2}'"
-    ))
-    .into_iter()
-    .map(|r| r[0].as_i64().unwrap())
-    .collect();
-    landed.sort();
     assert_eq!(
-        landed, expected,
+        run_ids(&orders, run2),
+        expected,
         "the second run landed exactly the changed orders"
     );
     // Their new version: edited orders carry a note.

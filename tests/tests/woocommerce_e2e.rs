@@ -36,17 +36,6 @@ fn pipeline() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/woocommerce_store.yaml")
 }
 
-fn ids(v: &serde_json::Value) -> Vec<i64> {
-    let mut out: Vec<i64> = v["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i64().unwrap())
-        .collect();
-    out.sort();
-    out
-}
-
 fn dec(v: &serde_json::Value) -> f64 {
     match v {
         serde_json::Value::String(s) => s.parse().unwrap(),
@@ -161,7 +150,7 @@ async fn full_landing_then_incremental_lands_exactly_the_changes() {
         serde_json::json!({"object": "orders", "count": 30, "create": 4}),
     )
     .await;
-    let expected = ids(&changed);
+    let expected = mutated_ids(&changed);
     assert_eq!(expected.len(), 34);
     let changed_customers = admin(
         &sb,
@@ -192,24 +181,14 @@ async fn full_landing_then_incremental_lands_exactly_the_changes() {
         "{rep}"
     );
     let run2 = rep["run_id"].as_str().unwrap();
-    let landed = |table: &str| -> Vec<i64> {
-        let mut v: Vec<i64> = duckdb(&format!(
-            "SELECT id FROM {table} WHERE _braid_run_id = '{run2}'"
-        ))
-        .into_iter()
-        .map(|r| r[0].as_i64().unwrap())
-        .collect();
-        v.sort();
-        v
-    };
     assert_eq!(
-        landed(&orders),
+        run_ids(&orders, run2),
         expected,
         "the second run landed exactly the changed orders"
     );
     assert_eq!(
-        landed(&raw(&wh, "woocommerce", "customers")),
-        ids(&changed_customers)
+        run_ids(&raw(&wh, "woocommerce", "customers"), run2),
+        mutated_ids(&changed_customers)
     );
     // Their new version: the sandbox notes every version it writes.
     assert_eq!(

@@ -220,3 +220,27 @@ pub fn spawn_braid(args: Vec<String>, env: Vec<(String, String)>) -> std::proces
         .spawn()
         .expect("spawn braid")
 }
+
+/// The sorted integer `ids` of a sandbox `…/mutate` answer.
+pub fn mutated_ids(answer: &serde_json::Value) -> Vec<i64> {
+    let mut ids: Vec<i64> = answer["ids"]
+        .as_array()
+        .expect("ids in the mutate answer")
+        .iter()
+        .map(|v| v.as_i64().expect("an integer id"))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The sorted integer `id`s that run `run_id` landed in `table` (a [`raw`] expression).
+pub fn run_ids(table: &str, run_id: &str) -> Vec<i64> {
+    let mut ids: Vec<i64> = duckdb(&format!(
+        "SELECT id FROM {table} WHERE _braid_run_id = '{run_id}'"
+    ))
+    .into_iter()
+    .map(|r| r[0].as_i64().expect("an integer id"))
+    .collect();
+    ids.sort();
+    ids
+}
