@@ -13,19 +13,7 @@
 //! the unified stage that follows the run; the run report's duration is the
 //! read and landing alone.
 
-use std::time::{Duration, Instant};
-
 use braid_sandbox::{Sandbox, SandboxConfig};
-
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() {
@@ -47,30 +35,20 @@ async fn main() {
     let wh = std::env::temp_dir().join(format!("braid-bench-salesforce-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&wh);
     let report = wh.with_extension("json");
-    let start = Instant::now();
-    let mut child = std::process::Command::new(bin)
-        .args(["run", pipeline, "--warehouse"])
-        .arg(&wh)
-        .arg("--report")
-        .arg(&report)
-        .envs(sb.demo_env())
-        .env("BRAID_LOG_FORMAT", "text")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .expect("spawn braid");
-    let pid = child.id();
-    let mut hwm = 0;
-    let status = loop {
-        if let Some(h) = vm_hwm_kib(pid) {
-            hwm = hwm.max(h);
-        }
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let secs = start.elapsed().as_secs_f64();
+    let measured = braid_sandbox::bench::run_measured(
+        std::process::Command::new(bin)
+            .args(["run", pipeline, "--warehouse"])
+            .arg(&wh)
+            .arg("--report")
+            .arg(&report)
+            .envs(sb.demo_env())
+            .env("BRAID_LOG_FORMAT", "text")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit()),
+    )
+    .await
+    .expect("spawn braid");
+    let (status, secs, hwm) = (measured.status, measured.secs, measured.peak_rss_kib);
     assert!(status.success(), "braid run failed");
     let rep: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let rows: u64 = rep["streams"]

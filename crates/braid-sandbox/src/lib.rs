@@ -23,6 +23,7 @@
 //!   (kinds: `status`, `repeat_paging`, `truncate`, `delay_ms` with `"ms"`)
 //! - `GET /_sandbox/stats`, `POST /_sandbox/reset`
 
+pub mod bench;
 pub mod commerce;
 pub mod google_ads;
 pub mod hubspot;
