@@ -348,9 +348,10 @@ async fn full_landing_then_incremental_restates_the_lookback_days_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_storms_server_errors_timeouts_expired_tokens_cut_answers_and_a_new_field_are_survived(
 ) {
-    let mut cfg = config();
-    cfg.google_ads.requests_per_second = Some(4);
-    let sb = sandbox(cfg).await;
+    // No request budget: every RESOURCE_EXHAUSTED is an injected one (the
+    // same answer the budget gives), so the retries are exactly the plan's
+    // and do not depend on the machine's pace.
+    let sb = sandbox(config()).await;
     let tmp = tempfile::tempdir().unwrap();
     let wh = tmp.path().join("wh");
     let c = g();
@@ -413,7 +414,7 @@ async fn quota_storms_server_errors_timeouts_expired_tokens_cut_answers_and_a_ne
     admin(
         &sb,
         "/_sandbox/faults",
-        fault(&p1, "delay_ms", serde_json::json!({"ms": 3000, "count": 1})),
+        fault(&p1, "delay_ms", serde_json::json!({"ms": 8000, "count": 1})),
     )
     .await;
     admin(
@@ -430,7 +431,7 @@ async fn quota_storms_server_errors_timeouts_expired_tokens_cut_answers_and_a_ne
     .await;
     let yaml = std::fs::read_to_string(pipeline()).unwrap().replace(
         "click_view_days:",
-        "request_timeout_ms: 1000\n      click_view_days:",
+        "request_timeout_ms: 3000\n      click_view_days:",
     );
     let file = tmp.path().join("google.yaml");
     std::fs::write(&file, yaml).unwrap();
@@ -449,10 +450,12 @@ async fn quota_storms_server_errors_timeouts_expired_tokens_cut_answers_and_a_ne
     .iter()
     .map(|s| stream_report(&rep, s)["retries"].as_u64().unwrap())
     .sum();
-    // Retries the connector reports (those before a 401 hide behind the
-    // token refresh that sends the request again); the sandbox's counts show
-    // every injected status was served.
-    assert!(retries >= 1, "{rep}\n{}", ran.stderr);
+    // Faults are served in the order they were added, per path: the US
+    // account's customer query gets 4 × 429, then the 401 (the request goes
+    // again with a new token), then two cut answers (the query runs again);
+    // the German one's gets 503, 503, 500 and the answer that times out.
+    // Each is one retry: 4 + 1 + 2 on the first, 2 + 1 + 1 on the second.
+    assert_eq!(retries, 4 + 1 + 2 + (2 + 1 + 1), "{rep}\n{}", ran.stderr);
     let stats = reqwest::get(format!("{}/_sandbox/stats", sb.base_url()))
         .await
         .unwrap()
@@ -460,14 +463,11 @@ async fn quota_storms_server_errors_timeouts_expired_tokens_cut_answers_and_a_ne
         .await
         .unwrap();
     for (status, n) in [("429", 4), ("503", 2), ("500", 1), ("401", 1)] {
-        assert!(
-            stats["by_status"][status].as_u64().unwrap_or(0) >= n,
-            "{status}: {stats}"
-        );
+        assert_eq!(stats["by_status"][status], n, "{status}: {stats}");
     }
-    assert!(
-        stats["by_path"]["/token"].as_u64().unwrap() >= 2,
-        "the expired token was refreshed: {stats}"
+    assert_eq!(
+        stats["by_path"]["/token"], 2,
+        "the expired token was refreshed once: {stats}"
     );
     // Every record once.
     let from = start(3);

@@ -461,9 +461,10 @@ impl GoogleAdsSource {
                         time_zone: "UTC".into(),
                     };
                     let what = format!("POST {} (FROM customer)", self.path(id));
-                    let (b, _) = self
+                    let (b, retries) = self
                         .query("customer", &probe, cols, &schema, &q, &what)
                         .await?;
+                    self.account_retries.fetch_add(retries, Ordering::Relaxed);
                     use arrow_array::cast::AsArray;
                     use arrow_array::Array;
                     let text = |c: usize| {

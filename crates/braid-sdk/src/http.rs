@@ -140,6 +140,26 @@ pub struct HttpResponse {
     pub attempts: u32,
 }
 
+/// A request that failed for good, with the attempts it took: the failing
+/// side of [`HttpResponse::attempts`], so a caller that sends again (as
+/// [`crate::TokenCache::send`] does after a refused token) can report every
+/// retry. Its text is the error's, which names the endpoint path only (never
+/// the query string or headers, which may hold secrets).
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct HttpError {
+    /// Why the last attempt failed.
+    pub error: Error,
+    /// Attempts sent (1 = failed without a retry).
+    pub attempts: u32,
+}
+
+impl From<HttpError> for Error {
+    fn from(e: HttpError) -> Self {
+        e.error
+    }
+}
+
 /// An HTTP client for connectors: retries with exponential backoff and
 /// jitter (honouring `Retry-After`), a client-side rate limit, bounded
 /// concurrency, and typed errors that name the endpoint path (never the
@@ -217,6 +237,14 @@ impl HttpClient {
     where
         F: Fn(&Client) -> RequestBuilder,
     {
+        self.send_counted(build).await.map_err(Error::from)
+    }
+
+    /// [`HttpClient::send`], with the attempts a failure took in its error.
+    pub async fn send_counted<F>(&self, build: F) -> Result<HttpResponse, HttpError>
+    where
+        F: Fn(&Client) -> RequestBuilder,
+    {
         let cfg = &self.inner.config;
         let attempts = AtomicU64::new(0);
         let backoff = ExponentialBuilder::default()
@@ -257,7 +285,10 @@ impl HttpClient {
                 r.attempts = n;
                 Ok(r)
             }
-            Err(a) => Err(a.error),
+            Err(a) => Err(HttpError {
+                error: a.error,
+                attempts: n,
+            }),
         }
     }
 
@@ -610,6 +641,44 @@ mod tests {
         assert!(matches!(e, Error::Transient { .. }), "{e:?}");
         assert!(!e.to_string().contains("SECRET"), "{e}");
         assert_eq!(hits.load(Ordering::SeqCst), 4, "1 attempt + 3 retries");
+    }
+
+    #[tokio::test]
+    async fn a_failure_carries_the_attempts_it_took() {
+        // Two 5xx retried, then a 401 that ends the send.
+        let (url, hits) = server(vec![
+            (503, "down", None),
+            (500, "boom", None),
+            (401, r#"{"message":"expired"}"#, None),
+        ])
+        .await;
+        let c = HttpClient::new(fast(&url)).unwrap();
+        let e = c
+            .send_counted(|h| h.get(c.url("/x?key=SECRET")).bearer_auth("TOKEN456"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e.error, Error::Auth { .. }), "{e:?}");
+        assert_eq!(e.attempts, 3);
+        assert_eq!(hits.load(Ordering::SeqCst), 3);
+        assert_eq!(c.stats().retries.load(Ordering::Relaxed), 2);
+        let text = format!("{e} {e:?}");
+        assert!(text.contains("expired") && text.contains("/x"), "{text}");
+        assert!(
+            !text.contains("SECRET") && !text.contains("TOKEN456"),
+            "{text}"
+        );
+        // Retries exhausted: 1 attempt + max_retries.
+        let (url, _) = server(vec![(503, "down", None); 10]).await;
+        let c = HttpClient::new(fast(&url)).unwrap();
+        let e = c.send_counted(|h| h.get(c.url("/x"))).await.unwrap_err();
+        assert!(matches!(e.error, Error::Transient { .. }), "{e:?}");
+        assert_eq!(e.attempts, 4);
+        // A failure at the first attempt is one attempt.
+        let (url, _) = server(vec![(404, "no such thing", None)]).await;
+        let c = HttpClient::new(fast(&url)).unwrap();
+        let e = c.send_counted(|h| h.get(c.url("/x"))).await.unwrap_err();
+        assert_eq!(e.attempts, 1);
+        assert_eq!(Error::from(e).kind(), braid_core::ErrorKind::Config);
     }
 
     #[tokio::test]

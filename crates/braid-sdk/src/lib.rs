@@ -36,7 +36,8 @@ pub use async_trait::async_trait;
 /// [`MessageStream`] is a `futures` stream.
 pub use futures;
 pub use http::{
-    EnvelopeCheck, EnvelopeError, ErrorClassifier, HttpClient, HttpConfig, HttpResponse, HttpStats,
+    EnvelopeCheck, EnvelopeError, ErrorClassifier, HttpClient, HttpConfig, HttpError, HttpResponse,
+    HttpStats,
 };
 pub use json_page::{JsonPage, JsonPageDecoder};
 pub use oauth::{AccessToken, Grant, OAuth2, TokenCache, TokenFetcher};

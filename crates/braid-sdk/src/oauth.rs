@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use braid_core::{Error, Result};
 use reqwest::{Client, RequestBuilder};
 
-use crate::{HttpClient, HttpConfig, HttpResponse};
+use crate::{HttpClient, HttpConfig, HttpError, HttpResponse};
 
 /// An access token, when it expires, and whatever else the token endpoint
 /// returned (Salesforce's `instance_url`, a rotated `refresh_token`, …).
@@ -236,36 +236,60 @@ impl TokenCache {
     /// Sends the request `build` makes with the current token. When the
     /// vendor answers with an auth error (an expired or revoked session),
     /// fetches a new token once and sends again; a second refusal is the
-    /// error.
+    /// error. The response's `attempts` count both sends: the first one's
+    /// retries (say 5xx answers before the 401) and its refused attempt.
     pub async fn send<F>(&self, http: &HttpClient, build: F) -> Result<HttpResponse>
     where
         F: Fn(&Client, &AccessToken) -> RequestBuilder,
     {
-        let token = self.get().await?;
-        match http.send(|c| build(c, &token)).await {
-            Err(Error::Auth { endpoint, message }) => {
+        self.send_counted(http, build).await.map_err(Error::from)
+    }
+
+    /// [`TokenCache::send`], with the attempts of both sends in a failure
+    /// (none when no token could be had).
+    pub async fn send_counted<F>(
+        &self,
+        http: &HttpClient,
+        build: F,
+    ) -> std::result::Result<HttpResponse, HttpError>
+    where
+        F: Fn(&Client, &AccessToken) -> RequestBuilder,
+    {
+        let no_token = |error| HttpError { error, attempts: 0 };
+        let token = self.get().await.map_err(no_token)?;
+        match http.send_counted(|c| build(c, &token)).await {
+            Err(HttpError {
+                error: Error::Auth { endpoint, message },
+                attempts: refused,
+            }) => {
                 tracing::info!(%endpoint, "access token refused; fetching a new one");
                 self.invalidate(&token).await;
-                let token = self.get().await?;
-                let resent = http.send(|c| build(c, &token)).await;
-                // The refused attempt counts: run reports add up retries from `attempts`.
-                resent
-                    .map(|mut r| {
-                        r.attempts = r.attempts.saturating_add(1);
-                        r
-                    })
-                    .map_err(|e| match e {
-                        Error::Auth {
-                            endpoint,
-                            message: again,
-                        } => Error::Auth {
-                            endpoint,
-                            message: format!(
-                                "{again} (also after fetching a new token; first: {message})"
-                            ),
+                let token = self.get().await.map_err(|error| HttpError {
+                    error,
+                    attempts: refused,
+                })?;
+                // Every attempt of the first send counts: run reports add up retries from `attempts`.
+                match http.send_counted(|c| build(c, &token)).await {
+                    Ok(mut r) => {
+                        r.attempts = r.attempts.saturating_add(refused);
+                        Ok(r)
+                    }
+                    Err(HttpError { error, attempts }) => Err(HttpError {
+                        error: match error {
+                            Error::Auth {
+                                endpoint,
+                                message: again,
+                            } => Error::Auth {
+                                endpoint,
+                                message: format!(
+                                    "{again} (also after fetching a new token; first: {message})"
+                                ),
+                            },
+                            other => other,
                         },
-                        other => other,
-                    })
+                        attempts: attempts.saturating_add(refused),
+                    }),
+                }
             }
             other => other,
         }
@@ -286,6 +310,8 @@ mod tests {
     #[derive(Default)]
     struct Server {
         tokens_issued: AtomicU32,
+        flaky_hits: AtomicU32,
+        never_hits: AtomicU32,
     }
 
     async fn token(
@@ -327,11 +353,41 @@ mod tests {
         }
     }
 
+    /// Two 503s first, then as `data`.
+    async fn flaky(State(s): State<Arc<Server>>, h: HeaderMap) -> axum::response::Response {
+        if s.flaky_hits.fetch_add(1, Ordering::SeqCst) < 2 {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                r#"{"message":"try later"}"#,
+            )
+                .into_response();
+        }
+        data(State(s), h).await
+    }
+
+    /// Two 503s first, then refuses every token.
+    async fn never(State(s): State<Arc<Server>>) -> axum::response::Response {
+        if s.never_hits.fetch_add(1, Ordering::SeqCst) < 2 {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                r#"{"message":"try later"}"#,
+            )
+                .into_response();
+        }
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"message":"Session expired or invalid"}"#,
+        )
+            .into_response()
+    }
+
     async fn serve() -> (String, Arc<Server>) {
         let s = Arc::new(Server::default());
         let app = Router::new()
             .route("/token", post(token))
             .route("/data", get(data))
+            .route("/flaky", get(flaky))
+            .route("/never", get(never))
             .with_state(s.clone());
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", l.local_addr().unwrap());
@@ -381,6 +437,78 @@ mod tests {
             .unwrap();
         assert_eq!(r.attempts, 1);
         assert_eq!(server.tokens_issued.load(Ordering::SeqCst), 2);
+    }
+
+    fn oauth(url: &str, secret: &str) -> OAuth2 {
+        OAuth2::new(
+            format!("{url}/token"),
+            "id",
+            secret,
+            Grant::RefreshToken {
+                refresh_token: "r1".into(),
+            },
+        )
+        .unwrap()
+    }
+
+    fn fast(url: &str) -> HttpClient {
+        let mut c = HttpConfig::new(url);
+        c.min_backoff = Duration::from_millis(5);
+        c.max_backoff = Duration::from_millis(20);
+        c.max_retries = 3;
+        HttpClient::new(c).unwrap()
+    }
+
+    #[tokio::test]
+    async fn retries_before_a_refused_token_count_in_the_attempts() {
+        let (url, server) = serve().await;
+        let cache = TokenCache::new(oauth(&url, "s3cret"));
+        let http = fast(&url);
+        // 503, 503, 401 with tok1; then tok2 is accepted at once.
+        let r = cache
+            .send(&http, |c, t| {
+                c.get(http.url("/flaky")).bearer_auth(&t.secret)
+            })
+            .await
+            .unwrap();
+        assert_eq!(&r.body[..], b"ok");
+        assert_eq!(r.attempts, 4, "two 5xx, the refused attempt, the resend");
+        assert_eq!(server.flaky_hits.load(Ordering::SeqCst), 4);
+        assert_eq!(server.tokens_issued.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_token_refused_twice_fails_with_the_attempts_of_both_sends() {
+        let (url, server) = serve().await;
+        let cache = TokenCache::new(oauth(&url, "s3cret"));
+        let http = fast(&url);
+        // 503, 503, 401 with tok1; 401 again with tok2.
+        let e = cache
+            .send_counted(&http, |c, t| {
+                c.get(http.url("/never?sig=QUERYSECRET"))
+                    .bearer_auth(&t.secret)
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.attempts, 4, "three attempts with tok1, one with tok2");
+        assert_eq!(server.never_hits.load(Ordering::SeqCst), 4);
+        assert!(matches!(e.error, Error::Auth { .. }), "{e:?}");
+        let text = format!("{e} {e:?}");
+        assert!(
+            text.contains("also after fetching a new token") && text.contains("/never"),
+            "{text}"
+        );
+        for secret in ["tok1", "tok2", "s3cret", "r1\"", "QUERYSECRET"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        // Through `send`, the same failure as a plain error.
+        let e = cache
+            .send(&http, |c, t| {
+                c.get(http.url("/never")).bearer_auth(&t.secret)
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), braid_core::ErrorKind::Auth);
     }
 
     #[tokio::test]
