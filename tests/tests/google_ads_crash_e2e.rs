@@ -170,14 +170,15 @@ async fn stall_after(sb: &Sandbox, pass: u64) {
     .await;
 }
 
-/// Waits until `stream` has a committed cursor and `served` answers went to the
-/// German account's path (the run hangs there), and the state no longer
-/// changes; then SIGKILLs braid. Returns the committed state.
+/// Waits until `stream` committed `day` (the last checkpoint before the
+/// stall, so the state stays there) and `served` answers went to the German
+/// account's path; then SIGKILLs braid. Returns the committed state.
 async fn kill_when_stalled(
     sb: &Sandbox,
     wh: &Path,
     child: &mut std::process::Child,
     stream: &str,
+    day: NaiveDate,
     served: u64,
 ) -> serde_json::Value {
     let started = Instant::now();
@@ -186,20 +187,17 @@ async fn kill_when_stalled(
         let st = state_file(wh);
         let here = s["by_path"][p1()].as_u64().unwrap_or(0);
         if here >= served
-            && cursor(&st["state"], stream).is_some()
+            && cursor(&st["state"], stream) == Some(day)
             && st["pending"].as_array().is_none_or(|p| p.is_empty())
         {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            if state_file(wh) == st {
-                break;
-            }
+            break;
         }
         if let Some(status) = child.try_wait().unwrap() {
             panic!("braid finished ({status}) before it could be killed: {s} {st}");
         }
         assert!(
             started.elapsed() < Duration::from_secs(120),
-            "no stall within 120 s: {s} {st}"
+            "no stall at {stream} {day} within 120 s: {s} {st}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -231,11 +229,11 @@ async fn sigkill_mid_metrics_then_mid_clicks_then_a_full_run_lands_every_record_
     // the 4th window's German query hangs (its US rows are fetched, not committed).
     stall_after(&sb, 1 + 3).await;
     let mut child = spawn_braid(run_args(&file, &wh, &tmp.path().join("r1.json")), env(&sb));
-    let st1 = kill_when_stalled(&sb, &wh, &mut child, "campaign_daily_metrics", 1 + 3).await;
-    let c1 = cursor(&st1, "campaign_daily_metrics").unwrap();
+    let c1 = start() + chrono::Days::new(3 * WINDOW_DAYS - 1);
+    let st1 = kill_when_stalled(&sb, &wh, &mut child, "campaign_daily_metrics", c1, 1 + 3).await;
     assert_eq!(
-        c1,
-        start() + chrono::Days::new(3 * WINDOW_DAYS - 1),
+        cursor(&st1, "campaign_daily_metrics"),
+        Some(c1),
         "three windows committed: {st1}"
     );
     assert!(st1["streams"]["click_views"].is_null(), "{st1}");
@@ -270,17 +268,17 @@ async fn sigkill_mid_metrics_then_mid_clicks_then_a_full_run_lands_every_record_
     let windows2 = ((latest - r2_from).num_days() as u64 + 1).div_ceil(WINDOW_DAYS);
     stall_after(&sb, 1 + windows2 + 3).await;
     let mut child = spawn_braid(run_args(&file, &wh, &tmp.path().join("r2.json")), env(&sb));
-    let st2 = kill_when_stalled(&sb, &wh, &mut child, "click_views", 1 + windows2 + 3).await;
+    let click_start = latest - chrono::Days::new(CLICK_DAYS - 1);
+    let c2 = click_start + chrono::Days::new(2);
+    let st2 = kill_when_stalled(&sb, &wh, &mut child, "click_views", c2, 1 + windows2 + 3).await;
     assert_eq!(
         cursor(&st2, "campaign_daily_metrics"),
         Some(latest),
         "the metrics were read to the end: {st2}"
     );
-    let click_start = latest - chrono::Days::new(CLICK_DAYS - 1);
-    let c2 = cursor(&st2, "click_views").unwrap();
     assert_eq!(
-        c2,
-        click_start + chrono::Days::new(2),
+        cursor(&st2, "click_views"),
+        Some(c2),
         "three click days committed: {st2}"
     );
     let run2: BTreeSet<String> = runs_in(&met).difference(&run1).cloned().collect();
