@@ -45,13 +45,52 @@ use crate::stitch::{utf8, Held, Problem, TypeTable, UnionFind};
 
 const NONE: u32 = u32::MAX;
 
+/// No time known: `i64::MIN` microseconds (292,277 BC) stands for `None`,
+/// so an edge is 24 bytes instead of 40.
+const NO_TIME: i64 = i64::MIN;
+
+fn time(t: i64) -> Option<i64> {
+    (t != NO_TIME).then_some(t)
+}
+
+fn min_time(a: i64, b: i64) -> i64 {
+    match (a, b) {
+        (NO_TIME, x) | (x, NO_TIME) => x,
+        (x, y) => x.min(y),
+    }
+}
+
+fn max_time(a: i64, b: i64) -> i64 {
+    match (a, b) {
+        (NO_TIME, x) | (x, NO_TIME) => x,
+        (x, y) => x.max(y),
+    }
+}
+
+/// A record's identifier value with its first and last seen times
+/// ([`NO_TIME`] if unknown). `Graph::edges` is kept sorted by
+/// `(rec, val)`: a record's edges are one contiguous run.
 #[derive(Debug, Clone, Copy)]
 struct Edge {
     rec: u32,
     val: u32,
-    first: Option<i64>,
-    last: Option<i64>,
+    first: i64,
+    last: i64,
 }
+
+/// An identifier row of an upsert waiting for the next resolve.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    rec: u32,
+    val: u32,
+    at: i64,
+}
+
+/// `Graph::rec_flags`: the record waits for the next resolve.
+const PENDING: u8 = 1;
+/// `Graph::rec_flags`: re-stitch the record even if its identifiers are
+/// as they were (its profile changed, it was retracted, or all are forced).
+const FORCED: u8 = 2;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Profile {
@@ -152,8 +191,15 @@ pub struct Graph {
     /// Value -> why it is held, as of the last resolve of its records.
     held: HashMap<u32, (Held, u32)>,
     run: u64,
-    pending: BTreeMap<u32, Vec<(u32, Option<i64>)>>,
-    pending_profile: BTreeSet<u32>,
+    /// Identifier rows upserted since the last resolve, in arrival order.
+    rows: Vec<Row>,
+    /// Per record: [`PENDING`], [`FORCED`].
+    rec_flags: Vec<u8>,
+    /// Records with [`PENDING`] set.
+    pending: usize,
+    /// Records retracted or forgotten since the last resolve: their rows
+    /// before this index in `rows` no longer count.
+    cleared: HashMap<u32, usize>,
 }
 
 impl Graph {
@@ -176,8 +222,10 @@ impl Graph {
             matches: Vec::new(),
             held: HashMap::new(),
             run: 0,
-            pending: BTreeMap::new(),
-            pending_profile: BTreeSet::new(),
+            rows: Vec::new(),
+            rec_flags: Vec::new(),
+            pending: 0,
+            cleared: HashMap::new(),
         }
     }
 
@@ -186,19 +234,36 @@ impl Graph {
         &self.cfg
     }
 
-    fn record(&mut self, key: &str, source: &str) -> u32 {
+    /// The id of record `key` of source `src` (a `sources` id), added or
+    /// brought back to life if need be.
+    fn record(&mut self, key: &str, src: u32) -> u32 {
         let r = self.recs.intern(0, key);
         if r as usize == self.rec_live.len() {
-            self.rec_source.push(self.sources.intern(0, source));
+            self.rec_source.push(src);
             self.rec_live.push(true);
             self.rec_bid.push(NONE);
             self.rec_profile.push(NONE);
+            self.rec_flags.push(0);
         } else if !self.rec_live[r as usize] {
             self.rec_live[r as usize] = true;
             self.rec_bid[r as usize] = NONE;
-            self.rec_source[r as usize] = self.sources.intern(0, source);
+            self.rec_source[r as usize] = src;
         }
         r
+    }
+
+    /// Marks `r` for the next resolve (with `extra` flags).
+    fn mark(&mut self, r: u32, extra: u8) {
+        let f = &mut self.rec_flags[r as usize];
+        if *f & PENDING == 0 {
+            self.pending += 1;
+        }
+        *f |= PENDING | extra;
+    }
+
+    /// Voids the rows of `r` upserted so far.
+    fn clear_rows(&mut self, r: u32) {
+        self.cleared.insert(r, self.rows.len());
     }
 
     /// Takes a record out of the graph (a source record that no longer has
@@ -214,8 +279,8 @@ impl Graph {
         }
         self.rec_live[r as usize] = false;
         self.rec_profile[r as usize] = NONE;
-        self.pending.insert(r, Vec::new());
-        self.pending_profile.insert(r);
+        self.clear_rows(r);
+        self.mark(r, FORCED);
         true
     }
 
@@ -226,18 +291,21 @@ impl Graph {
     pub fn touch_all(&mut self) {
         for r in 0..self.rec_live.len() as u32 {
             if self.rec_live[r as usize] {
-                self.pending.entry(r).or_default();
                 // Forced: re-resolved even if nothing about it changed.
-                self.pending_profile.insert(r);
+                self.mark(r, FORCED);
             }
         }
-        for e in &self.edges {
-            if let Some(list) = self.pending.get_mut(&e.rec) {
-                if self.rec_live[e.rec as usize] {
-                    list.push((e.val, None));
-                }
-            }
-        }
+        let live = &self.rec_live;
+        self.rows.extend(
+            self.edges
+                .iter()
+                .filter(|e| live[e.rec as usize])
+                .map(|e| Row {
+                    rec: e.rec,
+                    val: e.val,
+                    at: NO_TIME,
+                }),
+        );
     }
 
     /// Seeds an empty graph from another identity store: `identifiers` as
@@ -290,7 +358,7 @@ impl Graph {
 
     /// Records waiting for the next [`Graph::resolve`].
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.pending
     }
 
     /// Replaces the identifiers of every record in `identifiers` (columns
@@ -304,7 +372,7 @@ impl Graph {
         identifiers: &RecordBatch,
         profiles: Option<&RecordBatch>,
     ) -> Result<usize, IdentityError> {
-        let before = self.pending.len();
+        let before = self.pending;
         if identifiers.num_rows() > 0 {
             let key = utf8(identifiers, "record_key")?;
             let src = utf8(identifiers, "source")?;
@@ -316,7 +384,9 @@ impl Graph {
             // Records: a few rows each; values: at most one per row.
             self.recs.reserve(identifiers.num_rows() / 2);
             self.vals.reserve(identifiers.num_rows());
+            self.rows.reserve(identifiers.num_rows());
             let mut last: (&str, u16) = ("\0", 0);
+            let mut last_src: (&str, u32) = ("\0", NONE);
             let mut last_rec: Option<(&str, &str, u32)> = None;
             for i in 0..identifiers.num_rows() {
                 let t = ty.value(i);
@@ -328,14 +398,20 @@ impl Graph {
                 let r = match last_rec {
                     Some((lk, ls, r)) if lk == k && ls == so => r,
                     _ => {
-                        let r = self.record(k, so);
+                        if so != last_src.0 || last_src.1 == NONE {
+                            last_src = (so, self.sources.intern(0, so));
+                        }
+                        let r = self.record(k, last_src.1);
+                        self.mark(r, 0);
                         last_rec = Some((k, so, r));
                         r
                     }
                 };
                 let v = self.vals.intern(last.1, val.value(i));
-                let at = seen.filter(|s| s.is_valid(i)).map(|s| s.value(i));
-                self.pending.entry(r).or_default().push((v, at));
+                let at = seen
+                    .filter(|s| s.is_valid(i))
+                    .map_or(NO_TIME, |s| s.value(i));
+                self.rows.push(Row { rec: r, val: v, at });
             }
         }
         if let Some(p) = profiles.filter(|p| p.num_rows() > 0) {
@@ -352,7 +428,8 @@ impl Graph {
                     .map(|a| a.value(i).to_owned())
             };
             for i in 0..p.num_rows() {
-                let r = self.record(key.value(i), src.value(i));
+                let so = self.sources.intern(0, src.value(i));
+                let r = self.record(key.value(i), so);
                 let prof = Profile {
                     name: get(name, i),
                     address: get(addr, i),
@@ -360,13 +437,11 @@ impl Graph {
                     postcode: get(pc, i),
                     birth_date: birth.filter(|b| b.is_valid(i)).map(|b| b.value(i)),
                 };
-                if self.set_profile(r, prof) {
-                    self.pending_profile.insert(r);
-                }
-                self.pending.entry(r).or_default();
+                let changed = self.set_profile(r, prof);
+                self.mark(r, if changed { FORCED } else { 0 });
             }
         }
-        Ok(self.pending.len() - before)
+        Ok(self.pending - before)
     }
 
     /// Sets a record's profile; whether it changed.
@@ -406,7 +481,9 @@ impl Graph {
         (start, recs)
     }
 
-    fn by_record(&self) -> (Vec<u32>, Vec<u32>) {
+    /// Where each record's run of edges starts (`edges` is sorted by
+    /// record): the edges of `r` are `edges[start[r]..start[r + 1]]`.
+    fn by_record(&self) -> Vec<u32> {
         let nr = self.rec_live.len();
         let mut start = vec![0u32; nr + 1];
         for e in &self.edges {
@@ -415,13 +492,12 @@ impl Graph {
         for i in 0..nr {
             start[i + 1] += start[i];
         }
-        let mut fill = start.clone();
-        let mut idx = vec![0u32; self.edges.len()];
-        for (i, e) in self.edges.iter().enumerate() {
-            idx[fill[e.rec as usize] as usize] = i as u32;
-            fill[e.rec as usize] += 1;
-        }
-        (start, idx)
+        start
+    }
+
+    /// The edges of record `r` (`start` from [`Graph::by_record`]).
+    fn edges_of<'a>(&'a self, start: &[u32], r: u32) -> &'a [Edge] {
+        &self.edges[start[r as usize] as usize..start[r as usize + 1] as usize]
     }
 
     fn by_bid(&self) -> (Vec<u32>, Vec<u32>) {
@@ -449,85 +525,100 @@ impl Graph {
     /// Re-stitches what changed since the last resolve. See the module docs.
     pub fn resolve(&mut self) -> ResolveReport {
         let mut report = ResolveReport::default();
-        let pending = std::mem::take(&mut self.pending);
-        let pending_profile = std::mem::take(&mut self.pending_profile);
-        if pending.is_empty() {
+        if self.pending == 0 {
+            self.rows.clear();
+            self.cleared.clear();
             report.people = self.people();
             return report;
         }
         self.run += 1;
         let nr = self.rec_live.len();
-        // 1. Replace the edges of changed records, keeping first_seen.
-        let mut changed = vec![false; nr];
-        for &r in pending.keys() {
-            changed[r as usize] = true;
+        let flags = std::mem::replace(&mut self.rec_flags, vec![0; nr]);
+        self.pending = 0;
+        let changed = |r: u32| flags[r as usize] & PENDING != 0;
+        // 1. The rows that still count, by (record, value).
+        let mut rows = std::mem::take(&mut self.rows);
+        let cleared = std::mem::take(&mut self.cleared);
+        if cleared.is_empty() {
+            rows.retain(|x| changed(x.rec));
+        } else {
+            let mut i = 0;
+            rows.retain(|x| {
+                i += 1;
+                changed(x.rec) && cleared.get(&x.rec).is_none_or(|&c| i > c)
+            });
         }
-        // The removed edges, (record, value, first, last), sorted.
-        let mut old_edges: Vec<(u32, u32, Option<i64>, Option<i64>)> = Vec::new();
-        self.edges.retain(|e| {
-            if changed[e.rec as usize] {
-                old_edges.push((e.rec, e.val, e.first, e.last));
-                false
-            } else {
-                true
+        if rows.is_sorted_by_key(|x| x.rec) {
+            // The usual upsert: each record's rows together, new records
+            // in id order. Only each record's few rows need sorting.
+            for run in rows.chunk_by_mut(|x, y| x.rec == y.rec) {
+                run.sort_unstable_by_key(|x| x.val);
             }
-        });
-        old_edges.sort_unstable_by_key(|x| (x.0, x.1));
+        } else {
+            rows.sort_unstable_by_key(|x| (x.rec, x.val));
+        }
+        // Replace the edges of changed records, keeping first_seen, by a
+        // merge of the old edges and the rows (both sorted by record).
+        let old = std::mem::take(&mut self.edges);
+        let mut edges: Vec<Edge> = Vec::with_capacity(old.len() + rows.len());
         let mut touched: Vec<u32> = Vec::new();
         let mut really: Vec<u32> = Vec::new();
-        let mut merged: Vec<(u32, Option<i64>, Option<i64>)> = Vec::new();
-        let mut from = 0;
-        for (&r, list) in &pending {
-            // pending is in record order, as old_edges.
-            while from < old_edges.len() && old_edges[from].0 < r {
-                from += 1;
+        let (mut oi, mut ri) = (0, 0);
+        for r in 0..nr as u32 {
+            let o_end = oi + old[oi..].iter().take_while(|e| e.rec == r).count();
+            let before = &old[oi..o_end];
+            oi = o_end;
+            if !changed(r) {
+                edges.extend_from_slice(before);
+                continue;
             }
-            let mut to = from;
-            while to < old_edges.len() && old_edges[to].0 == r {
-                to += 1;
-            }
-            let old = &old_edges[from..to];
-            from = to;
+            let r_end = ri + rows[ri..].iter().take_while(|x| x.rec == r).count();
+            let list = &rows[ri..r_end];
+            ri = r_end;
             // Distinct values with their first/last seen, the old edge's
             // times kept.
-            merged.clear();
-            let mut l: Vec<(u32, Option<i64>)> = list.clone();
-            l.sort_unstable_by_key(|x| x.0);
-            for (v, at) in l {
-                match merged.last_mut() {
-                    Some(m) if m.0 == v => {
-                        m.1 = min_opt(m.1, at);
-                        m.2 = max_opt(m.2, at);
+            let from = edges.len();
+            let mut oj = 0;
+            for x in list {
+                match edges[from..].last_mut() {
+                    Some(m) if m.val == x.val => {
+                        m.first = min_time(m.first, x.at);
+                        m.last = max_time(m.last, x.at);
                     }
                     _ => {
-                        let (f, la) = old
-                            .binary_search_by_key(&v, |o| o.1)
-                            .map_or((None, None), |i| (old[i].2, old[i].3));
-                        merged.push((v, min_opt(f, at), max_opt(la, at)));
+                        while oj < before.len() && before[oj].val < x.val {
+                            oj += 1;
+                        }
+                        let (f, l) = match before.get(oj) {
+                            Some(o) if o.val == x.val => (o.first, o.last),
+                            _ => (NO_TIME, NO_TIME),
+                        };
+                        edges.push(Edge {
+                            rec: r,
+                            val: x.val,
+                            first: min_time(f, x.at),
+                            last: max_time(l, x.at),
+                        });
                     }
                 }
             }
+            let merged = &edges[from..];
             // A record landed again as it was (a full-refresh stream) only
             // has its times updated: nothing about its cluster can change.
             let same = self.rec_live[r as usize]
                 && self.rec_bid[r as usize] != NONE
-                && !pending_profile.contains(&r)
-                && old.len() == merged.len()
-                && old.iter().zip(&merged).all(|(o, m)| o.1 == m.0);
+                && flags[r as usize] & FORCED == 0
+                && before.len() == merged.len()
+                && before.iter().zip(merged).all(|(o, m)| o.val == m.val);
             if !same {
                 really.push(r);
-                touched.extend(old.iter().map(|o| o.1));
-                touched.extend(merged.iter().map(|m| m.0));
-            }
-            for &(v, first, last) in &merged {
-                self.edges.push(Edge {
-                    rec: r,
-                    val: v,
-                    first,
-                    last,
-                });
+                touched.extend(before.iter().map(|o| o.val));
+                touched.extend(merged.iter().map(|m| m.val));
             }
         }
+        drop((old, rows, flags));
+        edges.shrink_to_fit();
+        self.edges = edges;
         touched.sort_unstable();
         touched.dedup();
         if really.is_empty() {
@@ -567,14 +658,14 @@ impl Graph {
         }
         // A value refused for a per-person limit may be followed now that
         // its holders' clusters change: bring in all its holders, to a fixpoint.
-        let (rstart, ridx) = self.by_record();
+        let rstart = self.by_record();
         let mut done = 0;
         let mut seen_vals: std::collections::HashSet<u32> = Default::default();
         while done < a.len() {
             let r = a[done];
             done += 1;
-            for &ei in &ridx[rstart[r as usize] as usize..rstart[r as usize + 1] as usize] {
-                let v = self.edges[ei as usize].val;
+            for e in self.edges_of(&rstart, r) {
+                let v = e.val;
                 if !matches!(self.held.get(&v), Some((Held::Conflict, _))) || !seen_vals.insert(v) {
                     continue;
                 }
@@ -591,10 +682,14 @@ impl Graph {
         }
         let mut lval = vec![NONE; self.vals.len()];
         let mut gval: Vec<u32> = Vec::new();
-        let mut ledges: Vec<(u32, u32)> = Vec::new();
+        let n_ledges = a
+            .iter()
+            .map(|&r| self.edges_of(&rstart, r).len())
+            .sum::<usize>();
+        let mut ledges: Vec<(u32, u32)> = Vec::with_capacity(n_ledges);
         for (i, &r) in a.iter().enumerate() {
-            for &ei in &ridx[rstart[r as usize] as usize..rstart[r as usize + 1] as usize] {
-                let v = self.edges[ei as usize].val;
+            for e in self.edges_of(&rstart, r) {
+                let v = e.val;
                 if lval[v as usize] == NONE {
                     lval[v as usize] = gval.len() as u32;
                     gval.push(v);
@@ -602,11 +697,13 @@ impl Graph {
                 ledges.push((i as u32, lval[v as usize]));
             }
         }
+        drop((lval, rstart));
         let value_type: Vec<u16> = gval.iter().map(|&v| self.vals.tag(v)).collect();
         let counts: Vec<u32> = gval
             .iter()
             .map(|&v| vstart[v as usize + 1] - vstart[v as usize])
             .collect();
+        drop((vstart, vrecs));
         let order = |lv: u32| self.vals.stable_hash(gval[lv as usize]);
         let sol = Problem {
             n_records: a.len(),
@@ -662,14 +759,14 @@ impl Graph {
     ) {
         let nr = self.rec_live.len();
         let (email_t, phone_t) = (self.types.get("email"), self.types.get("phone"));
-        let (rstart, ridx) = self.by_record();
+        let rstart = self.by_record();
         let prepared: Vec<Option<Prepared>> = (0..nr)
             .map(|r| {
                 let p = self.rec_profile[r];
                 (self.rec_live[r] && p != NONE).then(|| {
                     let mut prep = self.profiles[p as usize].prepare();
-                    for &e in &ridx[rstart[r] as usize..rstart[r + 1] as usize] {
-                        let v = self.edges[e as usize].val;
+                    for e in self.edges_of(&rstart, r as u32) {
+                        let v = e.val;
                         let t = Some(self.vals.tag(v));
                         if t == email_t {
                             prep.emails.push(self.vals.str(v).to_owned());
@@ -777,9 +874,9 @@ impl Graph {
             .filter_map(|(t, (r, _))| r.max_per_person.map(|m| (t as u16, m)))
             .collect();
         let lim_vals = |g: &Graph, r: u32| -> Vec<u32> {
-            ridx[rstart[r as usize] as usize..rstart[r as usize + 1] as usize]
+            g.edges_of(&rstart, r)
                 .iter()
-                .map(|&e| g.edges[e as usize].val)
+                .map(|e| e.val)
                 .filter(|v| {
                     limited.iter().any(|(t, _)| g.vals.tag(*v) == *t) && !g.held.contains_key(v)
                 })
@@ -1150,7 +1247,11 @@ impl Graph {
                 self.profiles[self.rec_profile[r as usize] as usize] = Profile::default();
                 self.rec_profile[r as usize] = NONE;
             }
-            self.pending.remove(&r);
+            if self.rec_flags[r as usize] & PENDING != 0 {
+                self.rec_flags[r as usize] &= !PENDING;
+                self.pending -= 1;
+            }
+            self.clear_rows(r);
         }
         if let Some(b) = self.ids.get(0, braid_id) {
             let end = self.chain_ends(b);
@@ -1240,8 +1341,8 @@ impl Graph {
                     Some(status),
                     None,
                 ],
-                e.first,
-                e.last,
+                time(e.first),
+                time(e.last),
             );
         }
         for m in &self.matches {
@@ -1419,7 +1520,8 @@ impl Graph {
                 a.filter(|a| a.is_valid(i)).map(|a| a.value(i).to_owned())
             };
             for i in 0..b.num_rows() {
-                let r = g.record(key.value(i), src.value(i));
+                let so = g.sources.intern(0, src.value(i));
+                let r = g.record(key.value(i), so);
                 if bid.is_valid(i) {
                     g.rec_bid[r as usize] = g.ids.get(0, bid.value(i)).ok_or_else(|| {
                         IdentityError::Corrupt(format!(
@@ -1462,8 +1564,8 @@ impl Graph {
                 g.edges.push(Edge {
                     rec,
                     val: v,
-                    first: f.filter(|x| x.is_valid(i)).map(|x| x.value(i)),
-                    last: l.filter(|x| x.is_valid(i)).map(|x| x.value(i)),
+                    first: f.filter(|x| x.is_valid(i)).map_or(NO_TIME, |x| x.value(i)),
+                    last: l.filter(|x| x.is_valid(i)).map_or(NO_TIME, |x| x.value(i)),
                 });
                 if held.is_valid(i) {
                     let why = if held.value(i) == "conflict" {
@@ -1475,6 +1577,10 @@ impl Graph {
                         .insert(v, (why, held_n.map_or(0, |h| h.value(i)) as u32));
                 }
             }
+        }
+        // Graphs saved before edges were kept by record are in update order.
+        if !g.edges.is_sorted_by_key(|e| (e.rec, e.val)) {
+            g.edges.sort_unstable_by_key(|e| (e.rec, e.val));
         }
         for b in read(&gen.join("matches.parquet"))? {
             let (ka, kb) = (req_str(&b, "record_a")?, req_str(&b, "record_b")?);
@@ -1654,8 +1760,8 @@ impl Graph {
             k.append_value(self.recs.str(e.rec));
             t.append_value(&self.types.names[self.vals.tag(e.val) as usize]);
             v.append_value(self.vals.str(e.val));
-            f.append_option(e.first);
-            l.append_option(e.last);
+            f.append_option(time(e.first));
+            l.append_option(time(e.last));
             match self.held.get(&e.val) {
                 Some((why, c)) => {
                     h.append_value(match why {
@@ -1780,20 +1886,6 @@ fn read_meta(dir: &Path) -> Result<Option<Current>, IdentityError> {
 
 fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-}
-
-fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, None) | (None, x) => x,
-    }
-}
-
-fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.max(y)),
-        (x, None) | (None, x) => x,
-    }
 }
 
 fn fnv64(b: &[u8]) -> u64 {
