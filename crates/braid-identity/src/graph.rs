@@ -961,17 +961,24 @@ impl Graph {
         }
     }
 
-    fn mint(&mut self, smallest_key: &str) -> u32 {
+    /// A new braid_id for a cluster whose smallest record key is `key`
+    /// (`h` = `fnv64(key)`): `b_` + 16 hex digits of `h`, or of a hash of
+    /// `key#1`, `key#2`, ... if that id exists already.
+    fn mint(&mut self, key: &str, h: u64) -> u32 {
+        use std::fmt::Write;
+        let mut id = String::with_capacity(18);
         let mut salt = 0u32;
         loop {
             let h = if salt == 0 {
-                fnv64(smallest_key.as_bytes())
+                h
             } else {
-                fnv64(format!("{smallest_key}#{salt}").as_bytes())
+                fnv64(format!("{key}#{salt}").as_bytes())
             };
-            let id = format!("b_{h:016x}");
-            if self.ids.get(0, &id).is_none() {
-                let i = self.ids.intern(0, &id);
+            id.clear();
+            let _ = write!(id, "b_{h:016x}");
+            let before = self.ids.len();
+            let i = self.ids.intern(0, &id);
+            if self.ids.len() > before {
                 self.bids.push(Bid {
                     minted: self.run,
                     retired_into: NONE,
@@ -984,43 +991,95 @@ impl Graph {
         }
     }
 
+    /// Gives each component of `uf` (over the records `a`) its braid_id:
+    /// the oldest of the old ids it holds most records of, else a new one.
     fn assign(&mut self, a: &[u32], uf: &mut UnionFind, report: &mut ResolveReport) {
-        // Components, each with its members in record-key order.
-        let mut comps: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        // Components as one CSR (members by component), numbered in
+        // first-member order.
+        let mut comp_of_root = vec![NONE; a.len()];
+        let mut comp_of: Vec<u32> = vec![NONE; a.len()];
+        let mut n_comps = 0usize;
         for (i, &r) in a.iter().enumerate() {
             if self.rec_live[r as usize] {
-                comps.entry(uf.find(i as u32)).or_default().push(r);
+                let root = uf.find(i as u32) as usize;
+                if comp_of_root[root] == NONE {
+                    comp_of_root[root] = n_comps as u32;
+                    n_comps += 1;
+                }
+                comp_of[i] = comp_of_root[root];
             }
         }
-        let mut comps: Vec<Vec<u32>> = comps.into_values().collect();
-        for c in &mut comps {
-            c.sort_by(|x, y| self.recs.str(*x).cmp(self.recs.str(*y)));
+        drop(comp_of_root);
+        let mut start = vec![0u32; n_comps + 1];
+        for &c in comp_of.iter().filter(|c| **c != NONE) {
+            start[c as usize + 1] += 1;
         }
-        comps.sort_by(|x, y| self.recs.str(x[0]).cmp(self.recs.str(y[0])));
-        // Each old id goes to the component holding most of its records.
+        for c in 0..n_comps {
+            start[c + 1] += start[c];
+        }
+        let mut fill = start.clone();
+        let mut members = vec![0u32; start[n_comps] as usize];
+        for (i, &c) in comp_of.iter().enumerate() {
+            if c != NONE {
+                members[fill[c as usize] as usize] = a[i];
+                fill[c as usize] += 1;
+            }
+        }
+        drop((fill, comp_of));
+        let comp = |c: usize| &members[start[c] as usize..start[c + 1] as usize];
+        // Each component's smallest record key names it (and a new id).
+        let key = |r: u32| self.recs.str(r);
+        let smallest: Vec<u32> = (0..n_comps)
+            .map(|c| {
+                let m = comp(c);
+                m[1..]
+                    .iter()
+                    .fold(m[0], |s, &r| if key(r) < key(s) { r } else { s })
+            })
+            .collect();
+        // Each old id goes to the component holding most of its records
+        // (ties: the one with the smallest key).
         let mut best: HashMap<u32, (usize, usize)> = HashMap::new();
-        for (ci, c) in comps.iter().enumerate() {
-            let mut counts: HashMap<u32, usize> = HashMap::new();
-            for &r in c {
-                let b = self.rec_bid[r as usize];
-                if b != NONE {
-                    *counts.entry(b).or_default() += 1;
-                }
-            }
-            for (b, n) in counts {
-                let e = best.entry(b).or_insert((ci, n));
-                if n > e.1 {
-                    *e = (ci, n);
+        let mut held: Vec<u32> = Vec::new();
+        for c in 0..n_comps {
+            held.clear();
+            held.extend(
+                comp(c)
+                    .iter()
+                    .map(|&r| self.rec_bid[r as usize])
+                    .filter(|&b| b != NONE),
+            );
+            held.sort_unstable();
+            for run in held.chunk_by(|x, y| x == y) {
+                let n = run.len();
+                let e = best.entry(run[0]).or_insert((c, n));
+                if n > e.1 || (n == e.1 && key(smallest[c]) < key(smallest[e.0])) {
+                    *e = (c, n);
                 }
             }
         }
-        let mut claimed: Vec<Vec<u32>> = vec![Vec::new(); comps.len()];
-        self.ids.reserve(comps.len().saturating_sub(best.len()));
-        for (b, (ci, _)) in &best {
-            claimed[*ci].push(*b);
-        }
-        for (ci, c) in comps.iter().enumerate() {
-            let ids = &mut claimed[ci];
+        // (component, old id) it keeps, by component.
+        let mut claimed: Vec<(u32, u32)> = best.iter().map(|(&b, &(c, _))| (c as u32, b)).collect();
+        claimed.sort_unstable();
+        // Work in the order of the new ids' hashes (ties, i.e. the same new
+        // id: smallest key first), a sort of integers instead of strings.
+        let hashes: Vec<u64> = smallest.iter().map(|&r| fnv64(key(r).as_bytes())).collect();
+        let mut order: Vec<u32> = (0..n_comps as u32).collect();
+        order.sort_unstable_by(|&x, &y| {
+            hashes[x as usize]
+                .cmp(&hashes[y as usize])
+                .then_with(|| key(smallest[x as usize]).cmp(key(smallest[y as usize])))
+        });
+        self.ids.reserve(n_comps.saturating_sub(best.len()));
+        // Merges by component, reported in the components' key order.
+        let mut merges: Vec<(u32, u32, u32)> = Vec::new();
+        let mut ids: Vec<u32> = Vec::new();
+        for &c in &order {
+            let c = c as usize;
+            let from = claimed.partition_point(|x| (x.0 as usize) < c);
+            let to = claimed.partition_point(|x| (x.0 as usize) <= c);
+            ids.clear();
+            ids.extend(claimed[from..to].iter().map(|x| x.1));
             ids.sort_by(|x, y| {
                 self.bids[*x as usize]
                     .minted
@@ -1031,24 +1090,28 @@ impl Graph {
                 Some(&b) => b,
                 None => {
                     report.ids_minted += 1;
-                    let key = self.recs.str(c[0]).to_owned();
-                    self.mint(&key)
+                    let k = self.recs.str(smallest[c]).to_owned();
+                    self.mint(&k, hashes[c])
                 }
             };
             for &old in ids.iter().skip(1) {
                 self.bids[old as usize].retired_into = id;
                 self.bids[old as usize].retired_run = self.run;
-                report
-                    .merges
-                    .push((self.ids.str(old).to_owned(), self.ids.str(id).to_owned()));
+                merges.push((smallest[c], old, id));
             }
-            for &r in c {
+            for &r in &members[start[c] as usize..start[c + 1] as usize] {
                 if self.rec_bid[r as usize] != id {
                     self.rec_bid[r as usize] = id;
                     report.records_changed += 1;
                 }
             }
         }
+        merges.sort_by(|x, y| self.recs.str(x.0).cmp(self.recs.str(y.0)));
+        report.merges.extend(
+            merges
+                .into_iter()
+                .map(|(_, old, id)| (self.ids.str(old).to_owned(), self.ids.str(id).to_owned())),
+        );
     }
 
     /// Current braid_ids.
