@@ -382,8 +382,13 @@ impl Graph {
                 .column_by_name("seen_at")
                 .and_then(|a| a.as_primitive_opt::<TimestampMicrosecondType>());
             // Records: a few rows each; values: at most one per row.
-            self.recs.reserve(identifiers.num_rows() / 2);
-            self.vals.reserve(identifiers.num_rows());
+            let bytes = |a: &StringArray| {
+                let o = a.value_offsets();
+                (o[o.len() - 1] - o[0]) as usize
+            };
+            self.recs
+                .reserve(identifiers.num_rows() / 2, bytes(key) / 2);
+            self.vals.reserve(identifiers.num_rows(), bytes(val));
             self.rows.reserve(identifiers.num_rows());
             let mut last: (&str, u16) = ("\0", 0);
             let mut last_src: (&str, u32) = ("\0", NONE);
@@ -1070,7 +1075,9 @@ impl Graph {
                 .cmp(&hashes[y as usize])
                 .then_with(|| key(smallest[x as usize]).cmp(key(smallest[y as usize])))
         });
-        self.ids.reserve(n_comps.saturating_sub(best.len()));
+        let new_ids = n_comps.saturating_sub(best.len());
+        self.ids.reserve(new_ids, new_ids * 18);
+        self.bids.reserve(new_ids);
         // Merges by component, reported in the components' key order.
         let mut merges: Vec<(u32, u32, u32)> = Vec::new();
         let mut ids: Vec<u32> = Vec::new();

@@ -1,5 +1,6 @@
-//! String interning into dense `u32` ids: one string buffer, one offset per
-//! string and a `hashbrown::HashTable<u32>` keyed by an `ahash` of the bytes.
+//! String interning into dense `u32` ids: one string buffer, one `u64` per
+//! string (its end offset and its tag) and a `hashbrown::HashTable<u32>`
+//! keyed by an `ahash` of the tag and bytes.
 //! Interning borrows the caller's bytes (e.g. an Arrow string array's value
 //! buffer) and copies each distinct string once: no allocation per row.
 
@@ -12,8 +13,9 @@ use hashbrown::HashTable;
 #[derive(Debug, Clone)]
 pub struct Interner {
     buf: String,
-    ends: Vec<usize>,
-    tags: Vec<u16>,
+    /// Per id: the end of its string in `buf` (low 48 bits) and its tag
+    /// (high 16 bits), so that a look-up reads one entry, not two arrays.
+    ends: Vec<u64>,
     table: HashTable<u32>,
     hasher: ahash::RandomState,
 }
@@ -30,7 +32,6 @@ impl Interner {
         Interner {
             buf: String::with_capacity(bytes),
             ends: Vec::with_capacity(n),
-            tags: Vec::with_capacity(n),
             table: HashTable::with_capacity(n),
             // Fixed seeds: lookups only, nothing observable depends on them.
             hasher: ahash::RandomState::with_seeds(
@@ -62,28 +63,44 @@ impl Interner {
     }
 
     #[inline]
-    fn bytes_of<'a>(buf: &'a str, ends: &[usize], id: u32) -> &'a [u8] {
+    fn end(e: u64) -> usize {
+        (e & ((1 << 48) - 1)) as usize
+    }
+
+    #[inline]
+    fn tag_of(e: u64) -> u16 {
+        (e >> 48) as u16
+    }
+
+    #[inline]
+    fn bytes_of<'a>(buf: &'a str, ends: &[u64], id: u32) -> &'a [u8] {
         Self::str_of(buf, ends, id).as_bytes()
     }
 
     #[inline]
-    fn str_of<'a>(buf: &'a str, ends: &[usize], id: u32) -> &'a str {
+    fn str_of<'a>(buf: &'a str, ends: &[u64], id: u32) -> &'a str {
         let i = id as usize;
-        let start = if i == 0 { 0 } else { ends[i - 1] };
+        let start = if i == 0 { 0 } else { Self::end(ends[i - 1]) };
         // Whole `&str`s are appended: the ends are char boundaries (a
         // check of two bytes, not a UTF-8 validation).
-        &buf[start..ends[i]]
+        &buf[start..Self::end(ends[i])]
     }
 
-    /// Makes room for `additional` more strings, so that interning them
-    /// does not grow (and rehash) the table step by step.
-    pub fn reserve(&mut self, additional: usize) {
-        let (buf, ends, tags, hasher) = (&self.buf, &self.ends, &self.tags, &self.hasher);
+    /// Makes room for `additional` more strings of `bytes` in all, so
+    /// that interning them does not grow (and rehash) the table, nor copy
+    /// the string buffer, step by step. Room reserved and not used is
+    /// address space, not memory.
+    pub fn reserve(&mut self, additional: usize, bytes: usize) {
+        self.buf.reserve(bytes);
+        let (buf, ends, hasher) = (&self.buf, &self.ends, &self.hasher);
         self.table.reserve(additional, |&id| {
-            Self::hash(hasher, tags[id as usize], Self::bytes_of(buf, ends, id))
+            Self::hash(
+                hasher,
+                Self::tag_of(ends[id as usize]),
+                Self::bytes_of(buf, ends, id),
+            )
         });
         self.ends.reserve(additional);
-        self.tags.reserve(additional);
     }
 
     /// The id of `s` under `tag`, interning it if new.
@@ -91,11 +108,17 @@ impl Interner {
     pub fn intern(&mut self, tag: u16, s: &str) -> u32 {
         let bytes = s.as_bytes();
         let h = Self::hash(&self.hasher, tag, bytes);
-        let (buf, ends, tags, hasher) = (&self.buf, &self.ends, &self.tags, &self.hasher);
+        let (buf, ends, hasher) = (&self.buf, &self.ends, &self.hasher);
         let entry = self.table.entry(
             h,
-            |&id| tags[id as usize] == tag && Self::bytes_of(buf, ends, id) == bytes,
-            |&id| Self::hash(hasher, tags[id as usize], Self::bytes_of(buf, ends, id)),
+            |&id| Self::tag_of(ends[id as usize]) == tag && Self::bytes_of(buf, ends, id) == bytes,
+            |&id| {
+                Self::hash(
+                    hasher,
+                    Self::tag_of(ends[id as usize]),
+                    Self::bytes_of(buf, ends, id),
+                )
+            },
         );
         match entry {
             hashbrown::hash_table::Entry::Occupied(o) => *o.get(),
@@ -103,8 +126,9 @@ impl Interner {
                 let id = self.ends.len() as u32;
                 v.insert(id);
                 self.buf.push_str(s);
-                self.ends.push(self.buf.len());
-                self.tags.push(tag);
+                assert!(self.buf.len() < 1 << 48, "interner over 256 TiB");
+                self.ends
+                    .push(self.buf.len() as u64 | (u64::from(tag) << 48));
                 id
             }
         }
@@ -116,7 +140,8 @@ impl Interner {
         let h = Self::hash(&self.hasher, tag, bytes);
         self.table
             .find(h, |&id| {
-                self.tags[id as usize] == tag && Self::bytes_of(&self.buf, &self.ends, id) == bytes
+                Self::tag_of(self.ends[id as usize]) == tag
+                    && Self::bytes_of(&self.buf, &self.ends, id) == bytes
             })
             .copied()
     }
@@ -130,7 +155,7 @@ impl Interner {
     /// The tag of `id`.
     #[inline]
     pub fn tag(&self, id: u32) -> u16 {
-        self.tags[id as usize]
+        Self::tag_of(self.ends[id as usize])
     }
 
     /// A hash of `id`'s tag and bytes that does not depend on the machine
