@@ -40,6 +40,22 @@ fn peak_rss_mib() -> u64 {
         .map_or(0, |kb| kb / 1024)
 }
 
+/// CPU seconds (user + system) this process used so far: the wall-clock
+/// figures are upper bounds on a loaded machine, these are not.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name in parentheses: utime, stime
+            // are the 12th and 13th.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 fn read(path: &str) -> RecordBatch {
     let f = std::fs::File::open(path).expect("edge file");
     let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
@@ -54,7 +70,9 @@ fn child(mode: &str, path: &str) {
     let t = Instant::now();
     let batch = read(path);
     let read_s = t.elapsed().as_secs_f64();
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), cpu_seconds());
+    let mut graph = None;
+    let mut upsert_s = 0.0;
     let (records, clusters) = match mode {
         "stitch" => {
             let s = braid_identity::stitch(&batch, &plain()).unwrap();
@@ -64,17 +82,33 @@ fn child(mode: &str, path: &str) {
         _ => {
             let mut g = Graph::new(plain());
             g.upsert(&batch, None).unwrap();
+            upsert_s = t.elapsed().as_secs_f64();
             let r = g.resolve();
+            graph = Some(g);
             (r.records_resolved as usize, r.people as usize)
         }
     };
     let s = t.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
     if mode == "incremental" {
         return incremental(&batch, read_s, s);
     }
+    let peak = peak_rss_mib();
+    // The graph's save (what `braid unify` does next), timed apart.
+    let saved = graph.map_or(String::new(), |g| {
+        drop(batch);
+        let dir = tempfile::tempdir().unwrap();
+        let (t, cpu) = (Instant::now(), cpu_seconds());
+        g.save(dir.path()).unwrap();
+        format!(
+            ", \"upsert_seconds\": {upsert_s:.2}, \"save_seconds\": {:.2}, \"save_cpu_seconds\": {:.2}, \"peak_rss_with_save_mib\": {}",
+            t.elapsed().as_secs_f64(),
+            cpu_seconds() - cpu,
+            peak_rss_mib()
+        )
+    });
     println!(
-        "{{\"read_seconds\": {read_s:.2}, \"seconds\": {s:.2}, \"records\": {records}, \"clusters\": {clusters}, \"peak_rss_mib\": {}}}",
-        peak_rss_mib()
+        "{{\"read_seconds\": {read_s:.2}, \"seconds\": {s:.2}, \"cpu_seconds\": {cpu:.2}, \"records\": {records}, \"clusters\": {clusters}, \"peak_rss_mib\": {peak}{saved}}}"
     );
 }
 
