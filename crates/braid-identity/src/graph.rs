@@ -783,40 +783,69 @@ impl Graph {
                 })
             })
             .collect();
-        let freq = prob::Frequencies::new(prepared.iter().flatten());
-        let n_profiles = prepared.iter().flatten().count().max(2) as f64;
-        // A record's missing fields are filled from the other records of
-        // its cluster (already one person): a till record with a name and
-        // a city compares with the postcode and birth date its CRM twin
-        // gave. Frequencies stay those of the records as given.
         let mut prepared = prepared;
-        {
-            let group = |r: usize, uf: &mut UnionFind| -> Option<u64> {
-                if local[r] != NONE {
+        // Each record's cluster (already one person).
+        let mut groups: Vec<Option<u64>> = vec![None; nr];
+        for r in 0..nr {
+            if prepared[r].is_some() {
+                groups[r] = if local[r] != NONE {
                     Some(u64::from(uf.find(local[r])))
                 } else if self.rec_bid[r] != NONE {
                     Some((1 << 32) | u64::from(self.rec_bid[r]))
                 } else {
                     None
-                }
-            };
-            let mut donors: HashMap<u64, Prepared> = HashMap::new();
-            let mut groups: Vec<Option<u64>> = vec![None; nr];
-            for r in 0..nr {
-                let Some(p) = &prepared[r] else { continue };
-                let Some(g) = group(r, uf) else { continue };
-                groups[r] = Some(g);
-                donors
-                    .entry(g)
-                    .and_modify(|d| d.fill_from(p))
-                    .or_insert_with(|| p.clone());
+                };
             }
-            for r in 0..nr {
-                if let (Some(p), Some(g)) = (prepared[r].as_mut(), groups[r]) {
-                    p.fill_from(&donors[&g]);
+        }
+        // Name frequencies count people, not records: a record counts
+        // 1 / (its cluster's records with that name).
+        {
+            let mut seen: HashMap<(u64, &str), u32> = HashMap::new();
+            for (p, g) in prepared.iter().zip(&groups) {
+                if let (Some(p), Some(g)) = (p, g) {
+                    if let Some(n) = &p.name_latin {
+                        *seen.entry((*g, n.as_str())).or_default() += 1;
+                    }
+                }
+            }
+            let own: Vec<u32> = prepared
+                .iter()
+                .zip(&groups)
+                .map(
+                    |(p, g)| match (p.as_ref().and_then(|p| p.name_latin.as_deref()), g) {
+                        (Some(n), Some(g)) => seen[&(*g, n)],
+                        _ => 1,
+                    },
+                )
+                .collect();
+            drop(seen);
+            for (p, n) in prepared.iter_mut().zip(own) {
+                if let Some(p) = p {
+                    p.name_seen = n;
                 }
             }
         }
+        let freq = prob::Frequencies::new(prepared.iter().flatten());
+        let n_profiles = prepared.iter().flatten().count().max(2) as f64;
+        // A record's missing fields are filled from the other records of
+        // its cluster: a till record with a name and a city compares with
+        // the postcode and birth date its CRM twin gave. Frequencies stay
+        // those of the records as given.
+        let mut donors: HashMap<u64, Prepared> = HashMap::new();
+        for (p, g) in prepared.iter().zip(&groups) {
+            if let (Some(p), Some(g)) = (p, g) {
+                donors
+                    .entry(*g)
+                    .and_modify(|d| d.fill_from(p))
+                    .or_insert_with(|| p.clone());
+            }
+        }
+        for (p, g) in prepared.iter_mut().zip(&groups) {
+            if let (Some(p), Some(g)) = (p.as_mut(), g) {
+                p.fill_from(&donors[g]);
+            }
+        }
+        drop(donors);
         let cut = n_profiles.log2() + pcfg.threshold;
         let focus: Option<Vec<u32>> = if a.len() == self.rec_live.iter().filter(|l| **l).count() {
             None
@@ -897,6 +926,7 @@ impl Graph {
                 }
             }
         }
+        let mut merged: HashMap<u32, Prepared> = HashMap::new();
         for (s, i, j, fields) in scored {
             // Pull a partner's whole (unchanged) cluster into the problem.
             for r in [i, j] {
@@ -935,6 +965,26 @@ impl Graph {
             if ri == rj {
                 continue;
             }
+            // Scored against the clusters as they stand now: a union made
+            // earlier in this pass may have brought a birth date or a
+            // postcode this pair disagrees on.
+            let (Some(mi), Some(mj)) = (
+                merged.get(&ri).or(prepared[i as usize].as_ref()),
+                merged.get(&rj).or(prepared[j as usize].as_ref()),
+            ) else {
+                continue;
+            };
+            let (s, fields) = if merged.contains_key(&ri) || merged.contains_key(&rj) {
+                let (s2, f2) = prob::score(pcfg, &params, &freq, mi, mj);
+                if s2 < cut {
+                    continue;
+                }
+                (s.min(s2), if s2 < s { f2 } else { fields })
+            } else {
+                (s, fields)
+            };
+            let mut both = mi.clone();
+            both.fill_from(mj);
             let (vi, vj) = (
                 comp_vals.get(&ri).cloned().unwrap_or_default(),
                 comp_vals.get(&rj).cloned().unwrap_or_default(),
@@ -949,6 +999,9 @@ impl Graph {
                 continue;
             }
             let root = uf.union_roots(ri, rj);
+            merged.remove(&ri);
+            merged.remove(&rj);
+            merged.insert(root, both);
             comp_vals.remove(&ri);
             comp_vals.remove(&rj);
             if !joined.is_empty() {

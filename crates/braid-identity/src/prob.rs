@@ -6,22 +6,31 @@
 //!   cluster before blocking and comparison: a till record with a name and
 //!   a city is compared with the birth date and postcode its linked CRM
 //!   record gave. Value frequencies are those of the records as given.
-//! * **Blocking**: candidate pairs share a block key — postcode + name
-//!   initial, birth date + name initial, or city + house number + name
-//!   initial; blocks larger than `max_block` are skipped (reported).
+//! * **Blocking**: candidate pairs share a block key — the whole name in
+//!   its city, postcode + name initial, birth date + name initial, birth
+//!   date + city, or city + house number + name initial (names and cities
+//!   in Latin letters, so scripts meet); blocks larger than `max_block`
+//!   are skipped (reported).
 //! * **Comparison**: names by Jaro-Winkler over sorted lower-cased tokens
-//!   ("Smith, John" = "john smith"), Chinese names by characters (Dice);
-//!   addresses by token overlap — Latin tokens with street abbreviations
-//!   expanded, Chinese addresses as character bigrams — and the house
-//!   number; postcode, city and birth date exactly.
+//!   ("Smith, John" = "john smith"), Chinese names by characters (Dice),
+//!   and across scripts by pinyin ("王伟明" = "Weiming Wang"); addresses by
+//!   token overlap — Latin tokens with street abbreviations expanded,
+//!   Chinese addresses as character bigrams — and the house number;
+//!   postcode, city (in pinyin when written in characters) and birth date
+//!   exactly; emails and phones by near miss (a typo) or, when both sides
+//!   have some and none is close, as evidence against.
 //! * **Fellegi-Sunter**: each field's level (agree / partial / disagree /
-//!   missing) adds `log2(m/u)`; the `u` of an exact name or postcode
-//!   agreement is the value's frequency among all profiles (agreeing on
-//!   "张伟" says less than agreeing on a rare name). `m`/`u` come from the
-//!   configuration or, with `estimate: true`, from EM over the candidate
-//!   pairs. Pairs whose weight is at least `log2(profiles) + threshold`
-//!   join, best first, unless the
-//!   union would break a per-person limit of the deterministic rules.
+//!   missing) adds `log2(m/u)`; the `u` of an exact name, postcode or
+//!   birth-date agreement is the value's frequency among all profiles
+//!   (agreeing on "张伟" says less than agreeing on a rare name); names are
+//!   counted per person, a cluster's records with one name counting once. A city adds
+//!   nothing once the postcodes agree (the postcode names the city).
+//!   `m`/`u` come from the configuration or, with `estimate: true`, from
+//!   EM over the candidate pairs. Pairs whose weight is at least
+//!   `log2(profiles) + threshold` join, best first, unless the union
+//!   would break a per-person limit of the deterministic rules; a pair is
+//!   scored again against both clusters as earlier unions in the pass left
+//!   them, so a chain of merges cannot join two birth dates that disagree.
 //!
 //! Every accepted pair is kept with its per-field levels and weights for
 //! `braid identity explain`.
@@ -92,8 +101,10 @@ pub struct ProbConfig {
     /// its total weight (log2 likelihood ratio) is at least
     /// `log2(profiles) + threshold`, i.e. the prior that two random
     /// profiles are the same person (1 in the number of profiles) is
-    /// counted. 8 ≈ a 1-in-256 chance that an accepted pair is wrong
-    /// under the model's independence assumption.
+    /// counted. The default, 0, joins a pair the model finds more likely
+    /// the same person than not — the rule that maximises the expected F1
+    /// of the clusters; 8 asks for 255-to-1 odds (fewer, surer merges:
+    /// see docs/benchmarks.md for both).
     #[serde(default = "default_threshold")]
     pub threshold: f64,
     /// Blocks with more records are not compared.
@@ -108,7 +119,7 @@ pub struct ProbConfig {
 }
 
 fn default_threshold() -> f64 {
-    8.0
+    0.0
 }
 fn default_max_block() -> usize {
     500
@@ -140,16 +151,22 @@ fn default_params() -> [FieldParams; NF] {
             m: [0.95, 0.0, 0.05],
             u: [0.0001, 0.0, 0.9999],
         },
-        // email: records reaching this pass share no email, so "agree" is a
-        // near miss (a typo: same domain, edit distance <= 2), "partial" a
-        // related address (one local part contains the other).
+        // email: records reaching this pass share no email (an equal one
+        // would have linked them), so "agree" is a near miss (a typo: same
+        // domain, edit distance <= 2), "partial" a related address (one
+        // local part contains the other). Like the prior, `m` is over all
+        // pairs of one person's records, most of which show the same email:
+        // the levels here are the few percent that do not, and two
+        // different emails count against a match.
         FieldParams {
-            m: [0.2, 0.15, 0.65],
+            m: [0.03, 0.04, 0.10],
             u: [0.000_001, 0.000_05, 0.999_949],
         },
-        // phone: a near miss is one digit off.
+        // phone: a near miss is one digit off; most of one person's
+        // records show the same phone, so two different phones count
+        // against a match.
         FieldParams {
-            m: [0.1, 0.0, 0.9],
+            m: [0.01, 0.0, 0.06],
             u: [0.000_01, 0.0, 0.999_99],
         },
     ]
@@ -173,13 +190,21 @@ pub struct Prepared {
     pub name: Option<String>,
     /// Whether `name` is Chinese characters.
     pub name_cjk: bool,
+    /// The name in Latin letters: `name` itself, or a Chinese name in
+    /// pinyin (surname and given name as two sorted tokens, "wang weiming"),
+    /// so that "王伟明" and "Weiming Wang" compare.
+    pub name_latin: Option<String>,
+    /// Records of this profile's cluster that carry the name (at least
+    /// 1): the record counts `1 / name_seen` in the name's frequency, so
+    /// that frequencies count people rather than records.
+    pub name_seen: u32,
     /// Address tokens (hashes), sorted, distinct.
     pub address: Vec<u64>,
     /// The first number in the address.
     pub number: Option<u32>,
     /// Upper-cased, no spaces.
     pub postcode: Option<String>,
-    /// Lower-cased, `市` dropped.
+    /// Lower-cased, spaces and `市` dropped, characters in pinyin.
     pub city: Option<String>,
     /// Days since the epoch.
     pub birth_date: Option<i32>,
@@ -197,6 +222,8 @@ impl Prepared {
         if self.name.is_none() && other.name.is_some() {
             self.name.clone_from(&other.name);
             self.name_cjk = other.name_cjk;
+            self.name_latin.clone_from(&other.name_latin);
+            self.name_seen = other.name_seen;
         }
         if self.address.is_empty() && !other.address.is_empty() {
             self.address.clone_from(&other.address);
@@ -260,6 +287,40 @@ pub fn normalize_name(s: &str) -> Option<(String, bool)> {
     }
     tokens.sort_unstable();
     Some((tokens.join(" "), false))
+}
+
+/// Two-character surnames: their pinyin is one token ("ouyang").
+const COMPOUND_SURNAMES: &[&str] = &[
+    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "长孙", "宇文",
+    "夏侯", "司徒", "轩辕",
+];
+
+/// A Chinese name in pinyin, as Latin forms are written: the surname and
+/// the given name as two lower-case tokens, sorted ("王伟明" →
+/// "wang weiming"). Characters without a reading are dropped.
+pub fn romanize(cjk: &str) -> Option<String> {
+    use pinyin::ToPinyin;
+    let chars: Vec<char> = cjk.chars().collect();
+    let split = if chars.len() > 2 && COMPOUND_SURNAMES.iter().any(|s| cjk.starts_with(s)) {
+        2
+    } else {
+        1
+    };
+    let syllables = |cs: &[char]| -> String {
+        cs.iter()
+            .filter_map(|c| c.to_pinyin().map(|p| p.plain()))
+            .collect()
+    };
+    let (surname, given) = (
+        syllables(&chars[..split.min(chars.len())]),
+        syllables(&chars[split.min(chars.len())..]),
+    );
+    let mut tokens: Vec<String> = [surname, given]
+        .into_iter()
+        .filter(|t| !t.is_empty())
+        .collect();
+    tokens.sort_unstable();
+    (!tokens.is_empty()).then(|| tokens.join(" "))
 }
 
 const ABBREVIATIONS: &[(&str, &str)] = &[
@@ -353,6 +414,10 @@ pub fn prepare(
         Some((n, c)) => (Some(n), c),
         None => (None, false),
     };
+    let name_latin = match &name {
+        Some(n) if name_cjk => romanize(n),
+        n => n.clone(),
+    };
     let (address, number) = address.map(address_tokens).unwrap_or_default();
     let clean = |s: &str, upper: bool| {
         let t: String = s
@@ -369,10 +434,25 @@ pub fn prepare(
     Prepared {
         name,
         name_cjk,
+        name_seen: u32::from(name_latin.is_some()),
+        name_latin,
         address,
         number,
         postcode: postcode.and_then(|p| clean(p, true)),
-        city: city.and_then(|c| clean(c, false)),
+        // In pinyin when written in characters: "上海市" = "Shanghai".
+        city: city.and_then(|c| clean(c, false)).map(|c| {
+            if c.chars().any(is_cjk) {
+                use pinyin::ToPinyin;
+                c.chars()
+                    .map(|ch| {
+                        ch.to_pinyin()
+                            .map_or_else(|| ch.to_string(), |p| p.plain().to_owned())
+                    })
+                    .collect()
+            } else {
+                c
+            }
+        }),
         birth_date,
         emails: Vec::new(),
         phones: Vec::new(),
@@ -434,6 +514,14 @@ pub fn levels(a: &Prepared, b: &Prepared) -> [Level; NF] {
                 Level::Disagree
             }
         }
+        // Across scripts, by pinyin ("王伟" and "Wang Wei"; homophones agree too,
+        // which the frequency of the pinyin form accounts for).
+        (Some(_), Some(_)) => match (&a.name_latin, &b.name_latin) {
+            (Some(x), Some(y)) if x == y => Level::Agree,
+            (Some(x), Some(y)) if strsim::jaro_winkler(x, y) >= 0.92 => Level::Partial,
+            (Some(_), Some(_)) => Level::Disagree,
+            _ => Level::Missing,
+        },
         _ => Level::Missing,
     };
     let address = if a.address.is_empty() || b.address.is_empty() {
@@ -516,25 +604,56 @@ fn phone_level(a: &[String], b: &[String]) -> Level {
 /// Value frequencies for term-frequency adjusted `u` of exact agreements.
 #[derive(Debug, Default)]
 pub struct Frequencies {
-    names: HashMap<u64, u32>,
+    names: HashMap<u64, f64>,
+    latin_names: HashMap<u64, f64>,
+    /// People behind the profiles (each record counted 1 / `name_seen`).
+    people: f64,
+    births: HashMap<u64, u32>,
     postcodes: HashMap<u64, u32>,
     total: u32,
 }
 
 impl Frequencies {
-    /// Counts names and postcodes of `profiles`.
+    /// Counts names (per person, see [`Prepared::name_seen`]), postcodes and
+    /// birth dates of `profiles`.
     pub fn new<'a>(profiles: impl Iterator<Item = &'a Prepared>) -> Frequencies {
         let mut f = Frequencies::default();
         for p in profiles {
             f.total += 1;
+            let w = 1.0 / f64::from(p.name_seen.max(1));
+            f.people += w;
             if let Some(n) = &p.name {
-                *f.names.entry(fnv(n)).or_default() += 1;
+                *f.names.entry(fnv(n)).or_default() += w;
+            }
+            if let Some(n) = &p.name_latin {
+                *f.latin_names.entry(fnv(n)).or_default() += w;
+            }
+            if let Some(b) = p.birth_date {
+                *f.births.entry(b as u64).or_default() += 1;
             }
             if let Some(pc) = &p.postcode {
                 *f.postcodes.entry(fnv(pc)).or_default() += 1;
             }
         }
         f
+    }
+
+    fn u_key(&self, map: &HashMap<u64, u32>, key: u64, fallback: f64) -> f64 {
+        if self.total == 0 {
+            return fallback;
+        }
+        let n = map.get(&key).copied().unwrap_or(1).max(1);
+        (f64::from(n) / f64::from(self.total)).max(fallback.min(1e-6))
+    }
+
+    fn u_name(&self, map: &HashMap<u64, f64>, v: &Option<String>, fallback: f64) -> f64 {
+        match v {
+            Some(v) if self.people > 0.0 => {
+                let n = map.get(&fnv(v)).copied().unwrap_or(1.0).max(1.0);
+                (n / self.people).max(fallback.min(1e-6))
+            }
+            _ => fallback,
+        }
     }
 
     fn u(&self, map: &HashMap<u64, u32>, v: &Option<String>, fallback: f64) -> f64 {
@@ -565,11 +684,26 @@ pub fn score(
     }; NF];
     for i in 0..NF {
         let u_agree = match (i, lv[i]) {
-            (0, Level::Agree) => Some(freq.u(&freq.names, &a.name, params[0].u[0])),
+            (0, Level::Agree) if a.name_cjk == b.name_cjk => {
+                Some(freq.u_name(&freq.names, &a.name, params[0].u[0]))
+            }
+            (0, Level::Agree) => {
+                Some(freq.u_name(&freq.latin_names, &a.name_latin, params[0].u[0]))
+            }
             (2, Level::Agree) => Some(freq.u(&freq.postcodes, &a.postcode, params[2].u[0])),
+            (4, Level::Agree) => a
+                .birth_date
+                .map(|b| freq.u_key(&freq.births, b as u64, params[4].u[0])),
             _ => None,
         };
-        let w = params[i].weight(lv[i], u_agree);
+        // A postcode names its city: once postcodes agree, the city's
+        // agreement is no further evidence (counting both would count the
+        // postcode's city twice).
+        let w = if i == 3 && lv[i] == Level::Agree && lv[2] == Level::Agree {
+            0.0
+        } else {
+            params[i].weight(lv[i], u_agree)
+        };
         total += w;
         out[i] = FieldScore {
             field: FIELDS[i],
@@ -583,8 +717,10 @@ pub fn score(
 
 /// Block keys of a profile.
 pub fn block_keys(p: &Prepared) -> Vec<u64> {
+    // In Latin letters, so that a name in pinyin shares blocks with the
+    // same name in characters.
     let initial = p
-        .name
+        .name_latin
         .as_ref()
         .and_then(|n| n.chars().next())
         .map(|c| c.to_string());
@@ -599,6 +735,14 @@ pub fn block_keys(p: &Prepared) -> Vec<u64> {
         if let (Some(c), Some(n)) = (&p.city, p.number) {
             keys.push(fnv(&format!("a|{c}|{n}|{i}")));
         }
+    }
+    // The whole name in its city: splits whose only evidence is a name and
+    // a city (a till record against its CRM twin) share no other key.
+    if let (Some(n), Some(c)) = (&p.name_latin, &p.city) {
+        keys.push(fnv(&format!("n|{n}|{c}")));
+    }
+    if let (Some(b), Some(c)) = (p.birth_date, &p.city) {
+        keys.push(fnv(&format!("bc|{b}|{c}")));
     }
     if let (Some(pc), Some(n)) = (&p.postcode, p.number) {
         keys.push(fnv(&format!("h|{pc}|{n}")));
@@ -745,11 +889,62 @@ mod tests {
         let z3 = prepare(Some("张伟伟"), None, None, None, None);
         assert_eq!(levels(&z2, &z3)[0], Level::Partial);
         let p = prepare(Some("Zhang Wei"), None, None, None, None);
-        assert_eq!(
-            levels(&z2, &p)[0],
-            Level::Missing,
-            "no comparison across scripts"
-        );
+        assert_eq!(levels(&z2, &p)[0], Level::Agree, "across scripts by pinyin");
+        let q = prepare(Some("Weiming Wang"), None, None, None, None);
+        let w = prepare(Some("王伟明"), None, None, None, None);
+        assert_eq!(w.name_latin.as_deref(), Some("wang weiming"));
+        assert_eq!(levels(&w, &q)[0], Level::Agree);
+        assert_eq!(levels(&z2, &q)[0], Level::Disagree);
+        assert_eq!(romanize("欧阳娜娜").as_deref(), Some("nana ouyang"));
+        // Blocks meet across scripts too.
+        let (mut zc, mut pc) = (z2.clone(), p.clone());
+        zc.city = prepare(None, None, Some("上海市"), None, None).city;
+        pc.city = prepare(None, None, Some("Shanghai"), None, None).city;
+        assert_eq!(zc.city, pc.city);
+        assert!(block_keys(&zc).iter().any(|k| block_keys(&pc).contains(k)));
+    }
+
+    #[test]
+    fn a_postcode_and_its_city_count_once_and_other_phones_count_against() {
+        let cfg = ProbConfig::default();
+        let a = prepare(Some("Ava King"), None, Some("London"), Some("SW1 3"), None);
+        let others = (0..99).map(|i| prepare(None, None, None, Some(&format!("N{i}")), None));
+        let all: Vec<Prepared> = std::iter::once(a.clone()).chain(others).collect();
+        let freq = Frequencies::new(all.iter());
+        let (_, f) = score(&cfg, &cfg.params, &freq, &a, &a.clone());
+        assert_eq!((f[2].level, f[3].level), (Level::Agree, Level::Agree));
+        assert!(f[2].weight > 0.0);
+        assert_eq!(f[3].weight, 0.0, "the city is in the postcode");
+        let mut b = prepare(Some("Ava King"), None, Some("London"), None, None);
+        let (w_city, f) = score(&cfg, &cfg.params, &freq, &a, &b);
+        assert!(f[3].weight > 0.0, "without postcodes the city counts");
+        b.phones = vec!["+447700900001".into()];
+        let mut c = a.clone();
+        c.phones = vec!["+447700900999".into()];
+        let (w_phones, f) = score(&cfg, &cfg.params, &freq, &c, &b);
+        assert_eq!(f[6].level, Level::Disagree);
+        assert!(f[6].weight < -3.0, "{}", f[6].weight);
+        assert!(w_phones < w_city);
+    }
+
+    #[test]
+    fn names_are_counted_per_person() {
+        let cfg = ProbConfig::default();
+        // One person's three records and one more person carry "Ava King".
+        let mut ps: Vec<Prepared> = (0..4)
+            .map(|_| prepare(Some("Ava King"), None, None, None, None))
+            .collect();
+        ps.extend((0..96).map(|i| prepare(Some(&format!("Zed {i}")), None, None, None, None)));
+        let by_record = Frequencies::new(ps.iter());
+        let (plain, _) = score(&cfg, &cfg.params, &by_record, &ps[0], &ps[3]);
+        for p in &mut ps[..3] {
+            p.name_seen = 3;
+        }
+        let by_person = Frequencies::new(ps.iter());
+        let (people, _) = score(&cfg, &cfg.params, &by_person, &ps[0], &ps[3]);
+        // u: 4 of 100 records, but 2 of 98 people.
+        let expect = (4.0f64 / 100.0).log2() - (2.0f64 / 98.0).log2();
+        assert!((people - plain - expect).abs() < 1e-9, "{plain} {people}");
     }
 
     #[test]

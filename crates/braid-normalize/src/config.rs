@@ -8,7 +8,7 @@
 //!     store_pos: CN
 //!   identity:                  # identity resolution (braid-identity)
 //!     probabilistic: true      # default false: also join records by name, address, birth date
-//!     threshold: 8             # posterior log2-odds a probabilistic pair needs (default 8)
+//!     threshold: 8             # posterior log2-odds a probabilistic pair needs (default 0: more likely than not)
 //!     types:                   # per identifier type: links, max_records_per_value, max_per_person
 //!       phone: {max_records_per_value: 20}
 //!   mappings:                  # override or extend the built-in mappings
@@ -76,7 +76,7 @@ pub struct IdentitySection {
     /// birth dates after the deterministic one (default off).
     #[serde(default)]
     pub probabilistic: bool,
-    /// The posterior log2-odds a probabilistic pair needs (default 8).
+    /// The posterior log2-odds a probabilistic pair needs (default 0: more likely than not).
     #[serde(default)]
     pub threshold: Option<f64>,
     /// Rules per identifier type, over braid's defaults.
