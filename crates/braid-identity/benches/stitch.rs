@@ -97,9 +97,14 @@ fn child(mode: &str, path: &str) {
     // The graph's save (what `braid unify` does next), timed apart.
     let saved = graph.map_or(String::new(), |g| {
         drop(batch);
-        let dir = tempfile::tempdir().unwrap();
+        // Kept beside the edge file with BRAID_BENCH_DIR, else temporary.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = match std::env::var_os("BRAID_BENCH_DIR") {
+            Some(_) => std::path::PathBuf::from(format!("{path}.graph")),
+            None => tmp.path().to_owned(),
+        };
         let (t, cpu) = (Instant::now(), cpu_seconds());
-        g.save(dir.path()).unwrap();
+        g.save(&dir).unwrap();
         format!(
             ", \"upsert_seconds\": {upsert_s:.2}, \"save_seconds\": {:.2}, \"save_cpu_seconds\": {:.2}, \"peak_rss_with_save_mib\": {}",
             t.elapsed().as_secs_f64(),

@@ -45,6 +45,11 @@ use crate::stitch::{utf8, Held, Problem, TypeTable, UnionFind};
 
 const NONE: u32 = u32::MAX;
 
+/// Value -> why it is held and by how many records: looked up per edge
+/// (saves, links), so hashed with `ahash`, not SipHash (no iteration
+/// order depends on it).
+type HeldMap = hashbrown::HashMap<u32, (Held, u32), ahash::RandomState>;
+
 /// No time known: `i64::MIN` microseconds (292,277 BC) stands for `None`,
 /// so an edge is 24 bytes instead of 40.
 const NO_TIME: i64 = i64::MIN;
@@ -189,7 +194,7 @@ pub struct Graph {
     bids: Vec<Bid>,
     matches: Vec<Match>,
     /// Value -> why it is held, as of the last resolve of its records.
-    held: HashMap<u32, (Held, u32)>,
+    held: HeldMap,
     run: u64,
     /// Identifier rows upserted since the last resolve, in arrival order.
     rows: Vec<Row>,
@@ -220,7 +225,7 @@ impl Graph {
             ids: Interner::default(),
             bids: Vec::new(),
             matches: Vec::new(),
-            held: HashMap::new(),
+            held: HeldMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4)),
             run: 0,
             rows: Vec::new(),
             rec_flags: Vec::new(),
@@ -720,8 +725,10 @@ impl Graph {
         }
         .solve();
         let mut uf = sol.uf;
-        for &v in &gval {
-            self.held.remove(&v);
+        if !self.held.is_empty() {
+            for &v in &gval {
+                self.held.remove(&v);
+            }
         }
         for &(lv, why, n) in &sol.held {
             match why {
@@ -1782,18 +1789,6 @@ impl Graph {
     }
 
     fn write_ids(&self, dir: &Path) -> Result<(), IdentityError> {
-        let mut id = StringBuilder::new();
-        let mut minted = UInt64Builder::new();
-        let mut into = StringBuilder::new();
-        let mut rrun = UInt64Builder::new();
-        let mut erased = BooleanBuilder::new();
-        for (i, b) in self.bids.iter().enumerate() {
-            id.append_value(self.ids.str(i as u32));
-            minted.append_value(b.minted);
-            into.append_option((b.retired_into != NONE).then(|| self.ids.str(b.retired_into)));
-            rrun.append_option((b.retired_into != NONE).then_some(b.retired_run));
-            erased.append_value(b.erased);
-        }
         let schema = Arc::new(Schema::new(vec![
             Field::new("braid_id", DataType::Utf8, false),
             Field::new("minted_run", DataType::UInt64, false),
@@ -1801,48 +1796,40 @@ impl Graph {
             Field::new("retired_run", DataType::UInt64, true),
             Field::new("erased", DataType::Boolean, false),
         ]));
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(id.finish()),
-            Arc::new(minted.finish()),
-            Arc::new(into.finish()),
-            Arc::new(rrun.finish()),
-            Arc::new(erased.finish()),
-        ];
-        write(&dir.join("ids.parquet"), schema, cols)
+        write_chunked(
+            &dir.join("ids.parquet"),
+            schema,
+            &["braid_id"],
+            self.bids.len(),
+            |range| {
+                let n = range.len();
+                let mut id = StringBuilder::with_capacity(n, n * 18);
+                let mut minted = UInt64Builder::with_capacity(n);
+                let mut into = StringBuilder::new();
+                let mut rrun = UInt64Builder::with_capacity(n);
+                let mut erased = BooleanBuilder::with_capacity(n);
+                for i in range {
+                    let b = &self.bids[i];
+                    id.append_value(self.ids.str(i as u32));
+                    minted.append_value(b.minted);
+                    into.append_option(
+                        (b.retired_into != NONE).then(|| self.ids.str(b.retired_into)),
+                    );
+                    rrun.append_option((b.retired_into != NONE).then_some(b.retired_run));
+                    erased.append_value(b.erased);
+                }
+                vec![
+                    Arc::new(id.finish()),
+                    Arc::new(minted.finish()),
+                    Arc::new(into.finish()),
+                    Arc::new(rrun.finish()),
+                    Arc::new(erased.finish()),
+                ]
+            },
+        )
     }
 
     fn write_records(&self, dir: &Path) -> Result<(), IdentityError> {
-        let (mut k, mut s, mut b) = (
-            StringBuilder::new(),
-            StringBuilder::new(),
-            StringBuilder::new(),
-        );
-        let (mut n, mut a, mut c, mut p) = (
-            StringBuilder::new(),
-            StringBuilder::new(),
-            StringBuilder::new(),
-            StringBuilder::new(),
-        );
-        let mut bd = Date32Builder::new();
-        for r in 0..self.rec_live.len() {
-            if !self.rec_live[r] {
-                continue;
-            }
-            k.append_value(self.recs.str(r as u32));
-            s.append_value(self.sources.str(self.rec_source[r]));
-            let bid = self.rec_bid[r];
-            b.append_option((bid != NONE).then(|| self.ids.str(bid)));
-            let empty = Profile::default();
-            let prof = match self.rec_profile[r] {
-                NONE => &empty,
-                i => &self.profiles[i as usize],
-            };
-            n.append_option(prof.name.as_deref());
-            a.append_option(prof.address.as_deref());
-            c.append_option(prof.city.as_deref());
-            p.append_option(prof.postcode.as_deref());
-            bd.append_option(prof.birth_date);
-        }
         let schema = Arc::new(Schema::new(vec![
             Field::new("record_key", DataType::Utf8, false),
             Field::new("source", DataType::Utf8, false),
@@ -1853,52 +1840,59 @@ impl Graph {
             Field::new("postcode", DataType::Utf8, true),
             Field::new("birth_date", DataType::Date32, true),
         ]));
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(k.finish()),
-            Arc::new(s.finish()),
-            Arc::new(b.finish()),
-            Arc::new(n.finish()),
-            Arc::new(a.finish()),
-            Arc::new(c.finish()),
-            Arc::new(p.finish()),
-            Arc::new(bd.finish()),
-        ];
-        write(&dir.join("records.parquet"), schema, cols)
+        write_chunked(
+            &dir.join("records.parquet"),
+            schema,
+            &["record_key", "braid_id"],
+            self.rec_live.len(),
+            |range| {
+                let n = range.len();
+                let (mut k, mut s, mut b) = (
+                    StringBuilder::with_capacity(n, n * 24),
+                    StringBuilder::with_capacity(n, n * 8),
+                    StringBuilder::with_capacity(n, n * 18),
+                );
+                let (mut nm, mut a, mut c, mut p) = (
+                    StringBuilder::new(),
+                    StringBuilder::new(),
+                    StringBuilder::new(),
+                    StringBuilder::new(),
+                );
+                let mut bd = Date32Builder::new();
+                let empty = Profile::default();
+                for r in range {
+                    if !self.rec_live[r] {
+                        continue;
+                    }
+                    k.append_value(self.recs.str(r as u32));
+                    s.append_value(self.sources.str(self.rec_source[r]));
+                    let bid = self.rec_bid[r];
+                    b.append_option((bid != NONE).then(|| self.ids.str(bid)));
+                    let prof = match self.rec_profile[r] {
+                        NONE => &empty,
+                        i => &self.profiles[i as usize],
+                    };
+                    nm.append_option(prof.name.as_deref());
+                    a.append_option(prof.address.as_deref());
+                    c.append_option(prof.city.as_deref());
+                    p.append_option(prof.postcode.as_deref());
+                    bd.append_option(prof.birth_date);
+                }
+                vec![
+                    Arc::new(k.finish()),
+                    Arc::new(s.finish()),
+                    Arc::new(b.finish()),
+                    Arc::new(nm.finish()),
+                    Arc::new(a.finish()),
+                    Arc::new(c.finish()),
+                    Arc::new(p.finish()),
+                    Arc::new(bd.finish()),
+                ]
+            },
+        )
     }
 
     fn write_edges(&self, dir: &Path) -> Result<(), IdentityError> {
-        let n = self.edges.len();
-        let (mut k, mut t, mut v, mut h) = (
-            StringBuilder::with_capacity(n, n * 24),
-            StringBuilder::with_capacity(n, n * 6),
-            StringBuilder::with_capacity(n, n * 20),
-            StringBuilder::new(),
-        );
-        let mut hn = UInt64Builder::new();
-        let (mut f, mut l) = (
-            TimestampMicrosecondBuilder::new(),
-            TimestampMicrosecondBuilder::new(),
-        );
-        for e in &self.edges {
-            k.append_value(self.recs.str(e.rec));
-            t.append_value(&self.types.names[self.vals.tag(e.val) as usize]);
-            v.append_value(self.vals.str(e.val));
-            f.append_option(time(e.first));
-            l.append_option(time(e.last));
-            match self.held.get(&e.val) {
-                Some((why, c)) => {
-                    h.append_value(match why {
-                        Held::TooCommon => "too_common",
-                        Held::Conflict => "conflict",
-                    });
-                    hn.append_value(u64::from(*c));
-                }
-                None => {
-                    h.append_null();
-                    hn.append_null();
-                }
-            }
-        }
         let schema = Arc::new(Schema::new(vec![
             Field::new("record_key", DataType::Utf8, false),
             Field::new("id_type", DataType::Utf8, false),
@@ -1908,16 +1902,55 @@ impl Graph {
             Field::new("held", DataType::Utf8, true),
             Field::new("held_records", DataType::UInt64, true),
         ]));
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(k.finish()),
-            Arc::new(t.finish()),
-            Arc::new(v.finish()),
-            Arc::new(f.finish().with_timezone("UTC")),
-            Arc::new(l.finish().with_timezone("UTC")),
-            Arc::new(h.finish()),
-            Arc::new(hn.finish()),
-        ];
-        write(&dir.join("edges.parquet"), schema, cols)
+        write_chunked(
+            &dir.join("edges.parquet"),
+            schema,
+            &["record_key", "id_value"],
+            self.edges.len(),
+            |range| {
+                let n = range.len();
+                let (mut k, mut t, mut v, mut h) = (
+                    StringBuilder::with_capacity(n, n * 24),
+                    StringBuilder::with_capacity(n, n * 6),
+                    StringBuilder::with_capacity(n, n * 20),
+                    StringBuilder::new(),
+                );
+                let mut hn = UInt64Builder::new();
+                let (mut f, mut l) = (
+                    TimestampMicrosecondBuilder::with_capacity(n),
+                    TimestampMicrosecondBuilder::with_capacity(n),
+                );
+                for e in &self.edges[range] {
+                    k.append_value(self.recs.str(e.rec));
+                    t.append_value(&self.types.names[self.vals.tag(e.val) as usize]);
+                    v.append_value(self.vals.str(e.val));
+                    f.append_option(time(e.first));
+                    l.append_option(time(e.last));
+                    match self.held.get(&e.val) {
+                        Some((why, c)) => {
+                            h.append_value(match why {
+                                Held::TooCommon => "too_common",
+                                Held::Conflict => "conflict",
+                            });
+                            hn.append_value(u64::from(*c));
+                        }
+                        None => {
+                            h.append_null();
+                            hn.append_null();
+                        }
+                    }
+                }
+                vec![
+                    Arc::new(k.finish()),
+                    Arc::new(t.finish()),
+                    Arc::new(v.finish()),
+                    Arc::new(f.finish().with_timezone("UTC")),
+                    Arc::new(l.finish().with_timezone("UTC")),
+                    Arc::new(h.finish()),
+                    Arc::new(hn.finish()),
+                ]
+            },
+        )
     }
 
     fn write_matches(&self, dir: &Path) -> Result<(), IdentityError> {
@@ -2034,19 +2067,44 @@ fn write_durable(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
 }
 
 fn write(path: &PathBuf, schema: SchemaRef, cols: Vec<ArrayRef>) -> Result<(), IdentityError> {
-    let batch = RecordBatch::try_new(schema.clone(), cols)
-        .map_err(|e| IdentityError::Corrupt(format!("{}: {e}", path.display())))?;
+    let mut cols = Some(cols);
+    write_chunked(path, schema, &[], 1, |_| cols.take().unwrap_or_default())
+}
+
+/// Rows per batch handed to the Parquet writer by [`write_chunked`].
+const CHUNK: usize = 65_536;
+
+/// Writes a table of `n` items to `path`, [`CHUNK`] items at a time:
+/// `columns(range)` builds the columns of the rows of items `range`, so no
+/// whole-table copy of the graph's strings is held while saving. Columns
+/// in `unique` (values that rarely repeat) are written without a
+/// dictionary, which would only be tried and dropped.
+fn write_chunked(
+    path: &PathBuf,
+    schema: SchemaRef,
+    unique: &[&str],
+    n: usize,
+    mut columns: impl FnMut(std::ops::Range<usize>) -> Vec<ArrayRef>,
+) -> Result<(), IdentityError> {
+    let err =
+        |e: &dyn std::fmt::Display| IdentityError::Corrupt(format!("{}: {e}", path.display()));
     let f = std::fs::File::create(path).map_err(|e| IdentityError::io(path, e))?;
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
-        .build();
-    let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, Some(props))
-        .map_err(|e| IdentityError::Corrupt(format!("{}: {e}", path.display())))?;
-    w.write(&batch)
-        .map_err(|e| IdentityError::Corrupt(format!("{}: {e}", path.display())))?;
-    let f = w
-        .into_inner()
-        .map_err(|e| IdentityError::Corrupt(format!("{}: {e}", path.display())))?;
+    let mut props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()));
+    for c in unique {
+        props = props
+            .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(*c), false);
+    }
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, schema.clone(), Some(props.build()))
+        .map_err(|e| err(&e))?;
+    let mut from = 0;
+    while from < n {
+        let to = n.min(from + CHUNK);
+        let batch = RecordBatch::try_new(schema.clone(), columns(from..to)).map_err(|e| err(&e))?;
+        w.write(&batch).map_err(|e| err(&e))?;
+        from = to;
+    }
+    let f = w.into_inner().map_err(|e| err(&e))?;
     f.sync_all().map_err(|e| IdentityError::io(path, e))
 }
 
