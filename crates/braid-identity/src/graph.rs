@@ -567,30 +567,24 @@ impl Graph {
         } else {
             rows.sort_unstable_by_key(|x| (x.rec, x.val));
         }
-        // Replace the edges of changed records, keeping first_seen, by a
-        // merge of the old edges and the rows (both sorted by record).
-        let old = std::mem::take(&mut self.edges);
-        let mut edges: Vec<Edge> = Vec::with_capacity(old.len() + rows.len());
+        // The new edges of the changed records, keeping first_seen.
+        let mut fresh: Vec<Edge> = Vec::with_capacity(rows.len());
         let mut touched: Vec<u32> = Vec::new();
         let mut really: Vec<u32> = Vec::new();
-        let (mut oi, mut ri) = (0, 0);
-        for r in 0..nr as u32 {
-            let o_end = oi + old[oi..].iter().take_while(|e| e.rec == r).count();
-            let before = &old[oi..o_end];
-            oi = o_end;
-            if !changed(r) {
-                edges.extend_from_slice(before);
-                continue;
-            }
+        let mut ri = 0;
+        for r in (0..nr as u32).filter(|&r| changed(r)) {
+            let lo = self.edges.partition_point(|e| e.rec < r);
+            let hi = lo + self.edges[lo..].partition_point(|e| e.rec == r);
+            let before = &self.edges[lo..hi];
             let r_end = ri + rows[ri..].iter().take_while(|x| x.rec == r).count();
             let list = &rows[ri..r_end];
             ri = r_end;
             // Distinct values with their first/last seen, the old edge's
             // times kept.
-            let from = edges.len();
+            let from = fresh.len();
             let mut oj = 0;
             for x in list {
-                match edges[from..].last_mut() {
+                match fresh[from..].last_mut() {
                     Some(m) if m.val == x.val => {
                         m.first = min_time(m.first, x.at);
                         m.last = max_time(m.last, x.at);
@@ -603,7 +597,7 @@ impl Graph {
                             Some(o) if o.val == x.val => (o.first, o.last),
                             _ => (NO_TIME, NO_TIME),
                         };
-                        edges.push(Edge {
+                        fresh.push(Edge {
                             rec: r,
                             val: x.val,
                             first: min_time(f, x.at),
@@ -612,7 +606,7 @@ impl Graph {
                     }
                 }
             }
-            let merged = &edges[from..];
+            let merged = &fresh[from..];
             // A record landed again as it was (a full-refresh stream) only
             // has its times updated: nothing about its cluster can change.
             let same = self.rec_live[r as usize]
@@ -626,9 +620,40 @@ impl Graph {
                 touched.extend(merged.iter().map(|m| m.val));
             }
         }
-        drop((old, rows, flags));
-        edges.shrink_to_fit();
-        self.edges = edges;
+        drop(rows);
+        // Swap them in: drop the changed records' old edges, then merge
+        // the new ones in from the back, in place (no copy of the graph's
+        // edges for a small change).
+        if self.edges.is_empty() {
+            fresh.shrink_to_fit();
+            self.edges = fresh;
+        } else {
+            self.edges.retain(|e| !changed(e.rec));
+            let mut i = self.edges.len();
+            let mut j = fresh.len();
+            let filler = Edge {
+                rec: 0,
+                val: 0,
+                first: NO_TIME,
+                last: NO_TIME,
+            };
+            self.edges.resize(i + j, filler);
+            for k in (0..i + j).rev() {
+                if j == 0 {
+                    break;
+                }
+                // No record is on both sides: compare records only.
+                if i > 0 && self.edges[i - 1].rec > fresh[j - 1].rec {
+                    self.edges[k] = self.edges[i - 1];
+                    i -= 1;
+                } else {
+                    self.edges[k] = fresh[j - 1];
+                    j -= 1;
+                }
+            }
+        }
+        drop(flags);
+        debug_assert!(self.edges.is_sorted_by_key(|e| (e.rec, e.val)));
         touched.sort_unstable();
         touched.dedup();
         if really.is_empty() {
@@ -1439,17 +1464,26 @@ impl Graph {
             last.append_option(l);
             rows += 1;
         };
-        let mut order: Vec<usize> = (0..self.edges.len()).collect();
-        order.sort_by(|x, y| {
-            let (a, b) = (&self.edges[*x], &self.edges[*y]);
-            self.recs
-                .str(a.rec)
-                .cmp(self.recs.str(b.rec))
-                .then_with(|| self.vals.tag(a.val).cmp(&self.vals.tag(b.val)))
-                .then_with(|| self.vals.str(a.val).cmp(self.vals.str(b.val)))
-        });
-        for i in order {
-            let e = &self.edges[i];
+        // By record key, then type and value: the edges are grouped by
+        // record already, so the records are sorted (keys are unique), then
+        // each record's few edges.
+        let rstart = self.by_record();
+        let mut recs: Vec<u32> = (0..self.rec_live.len() as u32)
+            .filter(|&r| rstart[r as usize] < rstart[r as usize + 1])
+            .collect();
+        recs.sort_unstable_by(|x, y| self.recs.str(*x).cmp(self.recs.str(*y)));
+        let mut order: Vec<&Edge> = Vec::with_capacity(self.edges.len());
+        for r in recs {
+            let from = order.len();
+            order.extend(self.edges_of(&rstart, r));
+            order[from..].sort_unstable_by(|a, b| {
+                self.vals
+                    .tag(a.val)
+                    .cmp(&self.vals.tag(b.val))
+                    .then_with(|| self.vals.str(a.val).cmp(self.vals.str(b.val)))
+            });
+        }
+        for e in order {
             let key = self.recs.str(e.rec);
             let mut parts = key.splitn(3, '/');
             let (_, stream, sid) = (parts.next(), parts.next(), parts.next());
