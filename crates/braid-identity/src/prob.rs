@@ -7,10 +7,10 @@
 //!   a city is compared with the birth date and postcode its linked CRM
 //!   record gave. Value frequencies are those of the records as given.
 //! * **Blocking**: candidate pairs share a block key — the whole name in
-//!   its city, postcode + name initial, birth date + name initial, birth
-//!   date + city, or city + house number + name initial (names and cities
-//!   in Latin letters, so scripts meet); blocks larger than `max_block`
-//!   are skipped (reported).
+//!   its city, birth date + name initial, birth date + city, city + house
+//!   number + name initial, postcode + house number, or an email's first
+//!   or last four letters (names and cities in Latin letters, so scripts
+//!   meet); blocks larger than `max_block` are skipped (reported).
 //! * **Comparison**: names by Jaro-Winkler over sorted lower-cased tokens
 //!   ("Smith, John" = "john smith"), Chinese names by characters (Dice),
 //!   and across scripts by pinyin ("王伟明" = "Weiming Wang"); addresses by
@@ -726,9 +726,6 @@ pub fn block_keys(p: &Prepared) -> Vec<u64> {
         .map(|c| c.to_string());
     let mut keys = Vec::with_capacity(3);
     if let Some(i) = &initial {
-        if let Some(pc) = &p.postcode {
-            keys.push(fnv(&format!("p|{pc}|{i}")));
-        }
         if let Some(b) = p.birth_date {
             keys.push(fnv(&format!("b|{b}|{i}")));
         }
