@@ -715,24 +715,35 @@ impl Graph {
         for (i, &r) in a.iter().enumerate() {
             local[r as usize] = i as u32;
         }
+        // Local value ids in first-met order, then the problem's holders
+        // by value straight from the graph's index (no edge list between).
         let mut lval = vec![NONE; self.vals.len()];
         let mut gval: Vec<u32> = Vec::new();
-        let n_ledges = a
-            .iter()
-            .map(|&r| self.edges_of(&rstart, r).len())
-            .sum::<usize>();
-        let mut ledges: Vec<(u32, u32)> = Vec::with_capacity(n_ledges);
-        for (i, &r) in a.iter().enumerate() {
-            for e in self.edges_of(&rstart, r) {
+        let mut n_ledges = 0;
+        for &r in &a {
+            let es = self.edges_of(&rstart, r);
+            n_ledges += es.len();
+            for e in es {
                 let v = e.val;
                 if lval[v as usize] == NONE {
                     lval[v as usize] = gval.len() as u32;
                     gval.push(v);
                 }
-                ledges.push((i as u32, lval[v as usize]));
             }
         }
         drop((lval, rstart));
+        let mut lstart: Vec<u32> = Vec::with_capacity(gval.len() + 1);
+        let mut holders: Vec<u32> = Vec::with_capacity(n_ledges);
+        lstart.push(0);
+        for &v in &gval {
+            let all = &vrecs[vstart[v as usize] as usize..vstart[v as usize + 1] as usize];
+            holders.extend(
+                all.iter()
+                    .map(|&r| local[r as usize])
+                    .filter(|&l| l != NONE),
+            );
+            lstart.push(holders.len() as u32);
+        }
         let value_type: Vec<u16> = gval.iter().map(|&v| self.vals.tag(v)).collect();
         let counts: Vec<u32> = gval
             .iter()
@@ -742,7 +753,8 @@ impl Graph {
         let order = |lv: u32| self.vals.stable_hash(gval[lv as usize]);
         let sol = Problem {
             n_records: a.len(),
-            edges: &ledges,
+            start: lstart,
+            holders,
             value_type: &value_type,
             rules: &self.types.rules,
             global_count: Some(&counts),

@@ -83,8 +83,10 @@ pub enum Held {
 /// One stitching problem on local ids: records `0..n_records`, values `0..n_values`.
 pub(crate) struct Problem<'a> {
     pub n_records: usize,
-    /// (record, value) edges; duplicates allowed.
-    pub edges: &'a [(u32, u32)],
+    /// The holders of value `v` are `holders[start[v]..start[v + 1]]`
+    /// (duplicates allowed); see [`by_value`].
+    pub start: Vec<u32>,
+    pub holders: Vec<u32>,
     /// Per value: its type's index into `rules`.
     pub value_type: &'a [u16],
     /// Per type index: its rules and priority rank.
@@ -103,25 +105,31 @@ pub(crate) struct Solution {
     pub held: Vec<(u32, Held, u32)>,
 }
 
+/// (record, value) edges grouped by value (a counting sort, O(edges)):
+/// the `start` and `holders` of a [`Problem`] over `n_values` values.
+pub(crate) fn by_value(n_values: usize, edges: &[(u32, u32)]) -> (Vec<u32>, Vec<u32>) {
+    let mut start = vec![0u32; n_values + 1];
+    for &(_, v) in edges {
+        start[v as usize + 1] += 1;
+    }
+    for i in 0..n_values {
+        start[i + 1] += start[i];
+    }
+    let mut fill = start.clone();
+    let mut recs = vec![0u32; edges.len()];
+    for &(r, v) in edges {
+        let f = &mut fill[v as usize];
+        recs[*f as usize] = r;
+        *f += 1;
+    }
+    (start, recs)
+}
+
 impl Problem<'_> {
-    pub fn solve(&self) -> Solution {
+    pub fn solve(self) -> Solution {
         let n_values = self.value_type.len();
-        // 1. CSR by value.
-        let mut start = vec![0u32; n_values + 1];
-        for &(_, v) in self.edges {
-            start[v as usize + 1] += 1;
-        }
-        for i in 0..n_values {
-            start[i + 1] += start[i];
-        }
-        let mut fill = start.clone();
-        let mut recs = vec![0u32; self.edges.len()];
-        for &(r, v) in self.edges {
-            let f = &mut fill[v as usize];
-            recs[*f as usize] = r;
-            *f += 1;
-        }
-        drop(fill);
+        // 1. The holders by value, as given.
+        let (start, mut recs) = (self.start, self.holders);
         // 2. Distinct holders; decide what is not followed before any union.
         let mut held = Vec::new();
         let mut distinct = vec![0u32; n_values];
@@ -343,9 +351,12 @@ pub fn stitch_arrays(
     }
     let value_type: Vec<u16> = (0..values.len() as u32).map(|v| values.tag(v)).collect();
     let order = |v: u32| values.stable_hash(v);
+    let (start, holders) = by_value(values.len(), &edges);
+    drop(edges);
     let sol = Problem {
         n_records: records.len(),
-        edges: &edges,
+        start,
+        holders,
         value_type: &value_type,
         rules: &types.rules,
         global_count: None,
