@@ -2256,6 +2256,54 @@ mod tests {
         assert!(back.braid_id("crm/c/000008").is_some());
     }
 
+    fn rows(rows: &[(&str, &str, &str)]) -> RecordBatch {
+        let col = |f: &dyn Fn(&(&str, &str, &str)) -> String| -> ArrayRef {
+            Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+        };
+        RecordBatch::try_from_iter(vec![
+            ("record_key", col(&|r| r.0.to_owned())),
+            ("source", col(&|_| "crm".to_owned())),
+            ("id_type", col(&|r| r.1.to_owned())),
+            ("id_value", col(&|r| r.2.to_owned())),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn rows_upserted_before_a_retract_do_not_count_those_after_do() {
+        let mut g = Graph::new(Config::default());
+        g.upsert(
+            &rows(&[
+                ("crm/c/a", "email", "x@x.com"),
+                ("crm/c/b", "email", "x@x.com"),
+            ]),
+            None,
+        )
+        .unwrap();
+        g.resolve();
+        assert_eq!(g.braid_id("crm/c/a"), g.braid_id("crm/c/b"));
+        let old = g.braid_id("crm/c/a").unwrap().to_owned();
+        // b lands with its email, is retracted, then lands with a phone
+        // only, all before one resolve: b now holds the phone alone.
+        g.upsert(&rows(&[("crm/c/b", "email", "x@x.com")]), None)
+            .unwrap();
+        assert!(g.retract("crm/c/b"));
+        g.upsert(&rows(&[("crm/c/b", "phone", "+4401")]), None)
+            .unwrap();
+        assert_eq!(g.pending(), 1);
+        let r = g.resolve();
+        assert_eq!(r.people, 2);
+        assert_ne!(g.braid_id("crm/c/a"), g.braid_id("crm/c/b"));
+        assert_eq!(
+            g.identifiers(g.braid_id("crm/c/b").unwrap()),
+            vec![("phone".to_owned(), "+4401".to_owned())]
+        );
+        // A tie (one record each): the old id stays with the part with
+        // the smallest key.
+        assert_eq!(g.braid_id("crm/c/a"), Some(old.as_str()));
+        assert_eq!(g.lookup("email", "x@x.com"), Some(old.as_str()));
+    }
+
     /// Rows `idx` of a string or timestamp column (no arrow-select here).
     fn arrow_select_take(c: &ArrayRef, idx: &arrow_array::UInt32Array) -> ArrayRef {
         let rows = || idx.values().iter().map(|&i| i as usize);
