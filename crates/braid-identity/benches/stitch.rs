@@ -56,6 +56,26 @@ fn cpu_seconds() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The columns of braid-normalize's `identity_links` that the graph fills.
+fn links_schema() -> arrow_schema::SchemaRef {
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+    let ts = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let s = |n: &str| Field::new(n, DataType::Utf8, true);
+    Arc::new(Schema::new(vec![
+        s("source"),
+        s("source_id"),
+        Field::new("ingested_at", ts(), true),
+        s("braid_id"),
+        s("record_table"),
+        s("id_type"),
+        s("id_value"),
+        Field::new("first_seen", ts(), true),
+        Field::new("last_seen", ts(), true),
+        s("status"),
+        s("retired_braid_id"),
+    ]))
+}
+
 fn read(path: &str) -> RecordBatch {
     let f = std::fs::File::open(path).expect("edge file");
     let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
@@ -94,9 +114,14 @@ fn child(mode: &str, path: &str) {
         return incremental(&batch, read_s, s);
     }
     let peak = peak_rss_mib();
-    // The graph's save (what `braid unify` does next), timed apart.
+    // The graph's identity_links rows and save (what `braid unify` does
+    // next), timed apart.
     let saved = graph.map_or(String::new(), |g| {
         drop(batch);
+        let (t, cpu) = (Instant::now(), cpu_seconds());
+        let links = g.links(links_schema(), 0).unwrap();
+        let links_s = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu, links.num_rows());
+        drop(links);
         // Kept beside the edge file with BRAID_BENCH_DIR, else temporary.
         let tmp = tempfile::tempdir().unwrap();
         let dir = match std::env::var_os("BRAID_BENCH_DIR") {
@@ -106,7 +131,10 @@ fn child(mode: &str, path: &str) {
         let (t, cpu) = (Instant::now(), cpu_seconds());
         g.save(&dir).unwrap();
         format!(
-            ", \"upsert_seconds\": {upsert_s:.2}, \"save_seconds\": {:.2}, \"save_cpu_seconds\": {:.2}, \"peak_rss_with_save_mib\": {}",
+            ", \"upsert_seconds\": {upsert_s:.2}, \"links_seconds\": {:.2}, \"links_cpu_seconds\": {:.2}, \"links_rows\": {}, \"save_seconds\": {:.2}, \"save_cpu_seconds\": {:.2}, \"peak_rss_with_save_mib\": {}",
+            links_s.0,
+            links_s.1,
+            links_s.2,
             t.elapsed().as_secs_f64(),
             cpu_seconds() - cpu,
             peak_rss_mib()
