@@ -1435,7 +1435,8 @@ impl Graph {
     /// record_table, id_type, id_value, first_seen, last_seen, status,
     /// retired_braid_id`; others null). Record keys are `source/stream/id`.
     pub fn links(&self, schema: SchemaRef, now_micros: i64) -> Result<RecordBatch, IdentityError> {
-        let mut s: BTreeMap<&str, StringBuilder> = [
+        // The string columns, in the order `push` takes them.
+        const COLS: [&str; 8] = [
             "source",
             "source_id",
             "braid_id",
@@ -1444,38 +1445,20 @@ impl Graph {
             "id_value",
             "status",
             "retired_braid_id",
-        ]
-        .into_iter()
-        .map(|n| (n, StringBuilder::new()))
-        .collect();
+        ];
+        let mut s: [StringBuilder; 8] = std::array::from_fn(|_| StringBuilder::new());
         let mut first = TimestampMicrosecondBuilder::new();
         let mut last = TimestampMicrosecondBuilder::new();
         let mut rows = 0usize;
-        let mut push = |s: &mut BTreeMap<&str, StringBuilder>,
-                        v: [Option<&str>; 8],
-                        f: Option<i64>,
-                        l: Option<i64>| {
-            for (k, x) in [
-                "source",
-                "source_id",
-                "braid_id",
-                "record_table",
-                "id_type",
-                "id_value",
-                "status",
-                "retired_braid_id",
-            ]
-            .iter()
-            .zip(v)
-            {
-                if let Some(b) = s.get_mut(k) {
+        let mut push =
+            |s: &mut [StringBuilder; 8], v: [Option<&str>; 8], f: Option<i64>, l: Option<i64>| {
+                for (b, x) in s.iter_mut().zip(v) {
                     b.append_option(x);
                 }
-            }
-            first.append_option(f);
-            last.append_option(l);
-            rows += 1;
-        };
+                first.append_option(f);
+                last.append_option(l);
+                rows += 1;
+            };
         // By record key, then type and value: the edges are grouped by
         // record already, so the records are sorted (keys are unique), then
         // each record's few edges.
@@ -1591,8 +1574,8 @@ impl Graph {
                     arrow_array::TimestampMicrosecondArray::from(vec![now_micros; rows])
                         .with_timezone("UTC"),
                 ),
-                _ => match s.get_mut(n) {
-                    Some(b) => Arc::new(b.finish()),
+                _ => match COLS.iter().position(|c| *c == n) {
+                    Some(i) => Arc::new(s[i].finish()),
                     None => arrow_array::new_null_array(f.data_type(), rows),
                 },
             };
