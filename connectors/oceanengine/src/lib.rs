@@ -30,11 +30,11 @@ use arrow_array::cast::AsArray;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use async_trait::async_trait;
-use braid_sdk::envelope::{decode as decode_envelope, CodeMessage};
+use braid_sdk::envelope::{fetch_decoded, CodeMessage};
 use braid_sdk::report_window::date_from_days;
 use braid_sdk::{
     AccessToken, Catalog, CheckOutcome, Connector, ConnectorSpec, CursorValue, EnvelopeError,
-    Error, HttpClient, HttpConfig, HttpResponse, JsonPageDecoder, Message, MessageStream,
+    Error, HttpClient, HttpConfig, HttpResponse, JsonPage, JsonPageDecoder, Message, MessageStream,
     ReadRequest, ReportRange, Result, Source, StreamDescriptor, StreamState, SyncMode, TokenCache,
     TokenFetcher,
 };
@@ -75,12 +75,15 @@ impl Connector for OceanEngineConnector {
     }
 }
 
-/// Classifies Ocean Engine's `{code, message, request_id}` envelope of a 2xx body.
+/// Classifies Ocean Engine's `{code, message, request_id}` envelope of a
+/// 2xx body, from the bytes outside its `data` (see [`braid_sdk::envelope::check`]);
+/// each page's decode reads the code again in the same pass as its rows.
 pub fn envelope(body: &[u8]) -> Option<EnvelopeError> {
-    let e: CodeMessage = match decode_envelope(body) {
-        Ok(e) => e,
-        Err(err) => return Some(err),
-    };
+    braid_sdk::envelope::check(body, "code", classify)
+}
+
+/// Ocean Engine's error codes by kind.
+fn classify(e: &CodeMessage) -> Option<EnvelopeError> {
     let code = e.code();
     if code == 0 {
         return None;
@@ -465,15 +468,34 @@ fn id_array<'a>(ids: impl Iterator<Item = &'a String>) -> String {
     )
 }
 
+/// A decoder of the rows at `records`, reading the envelope's code,
+/// message and request id (values 0–2) and `data.page_info.total_page`
+/// (value 3, if asked for) in the same pass.
 fn decoder(schema: SchemaRef, records: &[&str], total_page: bool) -> Result<JsonPageDecoder> {
     let path: Vec<String> = records.iter().map(|s| (*s).to_owned()).collect();
-    let values: Vec<Vec<String>> = if total_page {
-        vec![vec!["data".into(), "page_info".into(), "total_page".into()]]
-    } else {
-        Vec::new()
-    };
+    let mut values = CodeMessage::value_paths();
+    if total_page {
+        values.push(vec!["data".into(), "page_info".into(), "total_page".into()]);
+    }
     JsonPageDecoder::new(schema, &path, &values)
         .map_err(|e| Error::Internal(format!("arrow-json decoder: {e}")))
+}
+
+/// `data.page_info.total_page` of a page decoded by [`decoder`].
+fn total_page(p: &JsonPage) -> Option<u64> {
+    p.values.get(3).cloned().flatten().and_then(|t| t.parse().ok())
+}
+
+/// One page's rows and envelope, from one pass of `dec`.
+fn decode_page(
+    dec: &mut JsonPageDecoder,
+    resp: &HttpResponse,
+    stream: &str,
+    what: &str,
+) -> Result<JsonPage, braid_sdk::envelope::PageError> {
+    CodeMessage::page(dec, &resp.body, classify, |m| {
+        Error::data(stream, format!("{what}: {m}"))
+    })
 }
 
 fn concat(schema: &SchemaRef, pending: &mut Vec<RecordBatch>) -> Result<Option<RecordBatch>> {
@@ -492,15 +514,17 @@ impl OceanEngineSource {
             let name = Kind::Advertisers.name();
             let wire = schema::wire(&schema);
             let mut dec = decoder(wire.clone(), &["data"], false)?;
+            let retries = self.config.max_retries as u32;
             let fields: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
             let fields = serde_json::to_string(&fields).unwrap_or_default();
             let mut pending = Vec::new();
             for chunk in self.config.advertiser_ids.chunks(ADVERTISERS_PER_INFO) {
                 let path = "/open_api/2/advertiser/info/";
-                let resp = self.get(path, &[("advertiser_ids", id_array(chunk.iter())), ("fields", fields.clone())]).await?;
-                let page = dec.decode(&resp.body).map_err(|e| Error::data(name, format!("GET {path}: {e}")))?;
-                let batch = schema::to_stream(page.records, &schema).map_err(|e| Error::data(name, format!("GET {path}: {e}")))?;
-                yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(resp.attempts - 1) };
+                let query = [("advertiser_ids", id_array(chunk.iter())), ("fields", fields.clone())];
+                let what = format!("GET {path}");
+                let f = fetch_decoded(&self.client, path, retries, || self.get(path, &query), |resp| decode_page(&mut dec, resp, name, &what)).await?;
+                let batch = schema::to_stream(f.value.records, &schema).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
+                yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(f.retries) };
                 pending.push(batch);
             }
             if let Some(batch) = concat(&schema, &mut pending)? {
@@ -534,6 +558,7 @@ impl OceanEngineSource {
             let size = self.config.page_size;
             let wire = schema::wire(&schema);
             let mut dec = decoder(wire, &["data", "list"], true)?;
+            let retries = self.config.max_retries as u32;
             let mut pending: Vec<RecordBatch> = Vec::new();
             let mut buffered = 0usize;
             for (ai, adv) in ids.iter().enumerate().skip(first_adv) {
@@ -544,12 +569,11 @@ impl OceanEngineSource {
                         ("page", page.to_string()),
                         ("page_size", size.to_string()),
                     ];
-                    let resp = self.get(path, &query).await?;
                     let what = format!("GET {path} (advertiser {adv}, page {page})");
-                    let p = dec.decode(&resp.body).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
-                    let total_page: Option<u64> = p.values.first().cloned().flatten().and_then(|t| t.parse().ok());
-                    let batch = schema::to_stream(p.records, &schema).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
-                    yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(resp.attempts - 1) };
+                    let f = fetch_decoded(&self.client, path, retries, || self.get(path, &query), |resp| decode_page(&mut dec, resp, name, &what)).await?;
+                    let total_page = total_page(&f.value);
+                    let batch = schema::to_stream(f.value.records, &schema).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
+                    yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(f.retries) };
                     let n = batch.num_rows();
                     if n > 0 {
                         buffered += n;
@@ -619,6 +643,7 @@ impl OceanEngineSource {
                 Field::new("metrics", DataType::Struct(row.1.clone()), true),
             ]));
             let mut dec = decoder(wire, &["data", "rows"], true)?;
+            let retries = self.config.max_retries as u32;
             let size = self.config.report_page_size;
             let mut pending: Vec<RecordBatch> = Vec::new();
             let mut buffered = 0usize;
@@ -637,12 +662,11 @@ impl OceanEngineSource {
                             ("page", page.to_string()),
                             ("page_size", size.to_string()),
                         ];
-                        let resp = self.get(path, &query).await?;
                         let what = format!("GET {path} (advertiser {adv}, {}..{}, page {page})", window.start, window.end);
-                        let p = dec.decode(&resp.body).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
-                        let total_page: Option<u64> = p.values.first().cloned().flatten().and_then(|t| t.parse().ok());
-                        let batch = report_batch(p.records, adv, &schema).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
-                        yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(resp.attempts - 1) };
+                        let f = fetch_decoded(&self.client, path, retries, || self.get(path, &query), |resp| decode_page(&mut dec, resp, name, &what)).await?;
+                        let total_page = total_page(&f.value);
+                        let batch = report_batch(f.value.records, adv, &schema).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
+                        yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(f.retries) };
                         let n = batch.num_rows();
                         if n > 0 {
                             buffered += n;
@@ -753,10 +777,93 @@ mod tests {
             envelope(r#"{"code":40001,"message":"参数错误"}"#.as_bytes()),
             Some(EnvelopeError::Fatal(_))
         ));
-        assert!(matches!(
+        // A body cut inside `data` passes the check (its code 0 came first);
+        // the rows' decode fails it and the page is fetched again (see
+        // `a_cut_page_is_fetched_again_never_landed_short`).
+        assert_eq!(
             envelope(br#"{"code":0,"message":"OK","data":{"list":[1,"#),
+            None
+        );
+        assert!(matches!(
+            envelope(br#"{"data":{"list":[1,"#),
             Some(EnvelopeError::Transient(m)) if m.contains("cut short")
         ));
+    }
+
+    fn list_page(head: &str, tail: &str) -> String {
+        let rows = r#"[{"promotion_id":7300000000000000201,"promotion_name":"a","brand_new":{"code":40001}},{"promotion_id":7300000000000000202,"promotion_name":"b"}]"#;
+        format!(r#"{{{head}"data":{{"list":{rows},"page_info":{{"page":1,"total_page":3}}}}{tail}}}"#)
+    }
+
+    fn decode(body: &str) -> Result<JsonPage, braid_sdk::envelope::PageError> {
+        let wire = schema::wire(&schema::promotions());
+        let mut dec = decoder(wire, &["data", "list"], true).unwrap();
+        let resp = HttpResponse {
+            status: reqwest::StatusCode::OK,
+            headers: Default::default(),
+            body: body.as_bytes().to_vec().into(),
+            attempts: 1,
+        };
+        decode_page(&mut dec, &resp, "promotions", "GET /p")
+    }
+
+    #[test]
+    fn one_pass_reads_the_rows_and_the_envelope_in_every_order() {
+        use braid_sdk::envelope::PageError;
+        // A success page: rows, total_page, and the code read beside them.
+        for body in [
+            list_page(r#""code":0,"message":"OK","request_id":"r1","#, ""),
+            list_page("", r#","code":0,"message":"OK","request_id":"r1""#),
+            list_page("", ""),
+        ] {
+            assert_eq!(envelope(body.as_bytes()), None, "{body}");
+            let p = decode(&body).unwrap();
+            assert_eq!(p.records.num_rows(), 2);
+            assert_eq!(total_page(&p), Some(3));
+            assert_eq!(
+                p.records.column(0).as_string::<i32>().value(1),
+                "7300000000000000202"
+            );
+        }
+        // An error code on a page that also carries rows.
+        let body = list_page(r#""code":40100,"message":"请求过于频繁","request_id":"r2","#, "");
+        let want = EnvelopeError::RateLimit("code 40100: 请求过于频繁 (request_id r2)".into());
+        assert_eq!(envelope(body.as_bytes()), Some(want.clone()));
+        assert!(matches!(decode(&body), Err(PageError::Envelope(e)) if e == want));
+        // `data` before `code`: the check reads it from the tail, so the
+        // token is refreshed by the HTTP client as with any order.
+        let body = list_page("", r#","code":40102,"message":"access_token已过期""#);
+        assert!(matches!(envelope(body.as_bytes()), Some(EnvelopeError::Auth(m)) if m == "code 40102: access_token已过期"));
+        assert!(matches!(decode(&body), Err(PageError::Envelope(EnvelopeError::Auth(_)))));
+        // A code between two composite values is not in the bytes the check
+        // reads; the rows' pass finds it.
+        let body = list_page("", r#","code":50000,"message":"系统错误","extra":{}"#);
+        assert_eq!(envelope(body.as_bytes()), None);
+        assert!(matches!(decode(&body), Err(PageError::Envelope(EnvelopeError::Transient(m))) if m == "code 50000: 系统错误"));
+        let body = list_page("", r#","code":40001,"message":"参数错误","extra":[]"#);
+        assert!(matches!(decode(&body), Err(PageError::Envelope(EnvelopeError::Fatal(_)))));
+    }
+
+    #[test]
+    fn a_cut_page_is_fetched_again_never_landed_short() {
+        use braid_sdk::envelope::PageError;
+        let body = list_page(r#""code":0,"message":"OK","request_id":"r1","#, "");
+        for cut in 1..body.len() {
+            let Some(cut_body) = body.get(..cut) else { continue };
+            match envelope(cut_body.as_bytes()) {
+                Some(EnvelopeError::Transient(_)) => {}
+                None => assert!(
+                    matches!(decode(cut_body), Err(PageError::Envelope(EnvelopeError::Transient(_)))),
+                    "{cut_body}"
+                ),
+                other => panic!("{cut_body}: {other:?}"),
+            }
+        }
+        let half = &body[..body.len() / 2];
+        assert!(matches!(decode(half), Err(PageError::Envelope(EnvelopeError::Transient(m))) if m.contains("cut short")));
+        // Rows that do not fit the schema are a data error, not fetched again.
+        let body = r#"{"code":0,"data":{"list":[{"promotion_name":{"not":"text"}}]}}"#;
+        assert!(matches!(decode(body), Err(PageError::Fail(Error::Data { .. }))));
     }
 
     #[test]
@@ -770,7 +877,7 @@ mod tests {
         let mut dec = decoder(wire, &["data", "rows"], true).unwrap();
         let body = r#"{"code":0,"data":{"rows":[{"dimensions":{"stat_time_day":"2026-12-01","cdp_project_id":"7300000000000000101","cdp_project_name":"双十二"},"metrics":{"stat_cost":"123.45","show_cnt":"1000","click_cnt":"12","convert_cnt":"3","new_metric":"x"}}],"page_info":{"total_page":1}}}"#.as_bytes();
         let p = dec.decode(body).unwrap();
-        assert_eq!(p.values, vec![Some("1".into())]);
+        assert_eq!(p.values, vec![Some("0".into()), None, None, Some("1".into())]);
         let b = report_batch(p.records, "1760000000000000", &schema).unwrap();
         assert_eq!(b.num_rows(), 1);
         assert_eq!(

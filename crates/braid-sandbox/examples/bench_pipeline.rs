@@ -15,7 +15,9 @@
 //!
 //! `vendor` sets how many records the emulation serves: `shopify` and
 //! `woocommerce` N customers, N orders and N/10 products; `loyaltylion` N
-//! members and 2N transactions. Every stream of the pipeline is read into a
+//! members and 2N transactions; `oceanengine` N promotions and `tiktok` N
+//! ads (over 4 advertisers, with their campaigns and 30 days of daily
+//! reports); `wechat` N followers and 30 days of analytics. Every stream of the pipeline is read into a
 //! fresh warehouse; the read-and-land figure (the run report's
 //! `duration_ms`) excludes process start and the pipeline's unified stage.
 
@@ -49,7 +51,33 @@ fn configure(vendor: &str, n: u64) -> (SandboxConfig, Vec<(String, String)>) {
             c.loyaltylion.requests_per_second = u32::MAX;
             env.push(("LOYALTYLION_REQUESTS_PER_SECOND".into(), "1000000".into()));
         }
-        other => panic!("unknown vendor {other}: shopify, woocommerce or loyaltylion"),
+        "oceanengine" => {
+            // N promotions over 4 advertisers (3 per project), 30 report days.
+            c.oceanengine.advertisers = 4;
+            c.oceanengine.projects_per_advertiser = (n / 12).max(1);
+            c.oceanengine.promotions_per_project = 3;
+            c.oceanengine.history_days = 30;
+            c.oceanengine.requests_per_second = None;
+        }
+        "tiktok" => {
+            // N ads over 4 advertisers (2 ad groups a campaign, 2 ads an ad group), 30 report days.
+            c.tiktok.advertisers = 4;
+            c.tiktok.campaigns_per_advertiser = (n / 16).max(1);
+            c.tiktok.adgroups_per_campaign = 2;
+            c.tiktok.ads_per_adgroup = 2;
+            c.tiktok.history_days = 30;
+            c.tiktok.requests_per_second = None;
+        }
+        "wechat" => {
+            // N followers, 30 analytics days.
+            c.wechat.followers = n;
+            c.wechat.history_days = 30;
+            c.wechat.requests_per_second = None;
+            c.wechat.daily_quota = None;
+        }
+        other => panic!(
+            "unknown vendor {other}: shopify, woocommerce, loyaltylion, oceanengine, tiktok or wechat"
+        ),
     }
     (c, env)
 }

@@ -26,6 +26,23 @@ pub struct JsonPage {
     pub values: Vec<Option<String>>,
 }
 
+/// Why a body did not decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonPageError {
+    /// Not a JSON document, or one cut short: worth fetching again.
+    Malformed(String),
+    /// Valid JSON whose records do not fit the schema.
+    Data(String),
+}
+
+impl std::fmt::Display for JsonPageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JsonPageError::Malformed(m) | JsonPageError::Data(m) => f.write_str(m),
+        }
+    }
+}
+
 /// Decodes pages of one endpoint.
 pub struct JsonPageDecoder {
     schema: SchemaRef,
@@ -145,6 +162,12 @@ impl JsonPageDecoder {
     /// Decodes one body. Errors are messages for a data error (which the
     /// caller prefixes with the endpoint).
     pub fn decode(&mut self, body: &[u8]) -> Result<JsonPage, String> {
+        self.decode_page(body).map_err(|e| e.to_string())
+    }
+
+    /// [`decode`](Self::decode), telling a malformed body (cut short, not
+    /// JSON) from records that do not fit the schema.
+    pub fn decode_page(&mut self, body: &[u8]) -> Result<JsonPage, JsonPageError> {
         let result = self.decode_inner(body);
         if result.is_err() {
             // Start the next page clean.
@@ -155,22 +178,25 @@ impl JsonPageDecoder {
         result
     }
 
-    fn feed(&mut self, bytes: &[u8]) -> Result<(), String> {
+    fn feed(&mut self, bytes: &[u8]) -> Result<(), JsonPageError> {
         let consumed = self
             .decoder
             .decode(bytes)
-            .map_err(|e| format!("invalid JSON in the response: {e}"))?;
+            .map_err(|e| JsonPageError::Malformed(format!("invalid JSON in the response: {e}")))?;
         if consumed != bytes.len() && !bytes[consumed..].iter().all(u8::is_ascii_whitespace) {
-            return Err("invalid JSON in the response: more than one document".into());
+            return Err(JsonPageError::Malformed(
+                "invalid JSON in the response: more than one document".into(),
+            ));
         }
         Ok(())
     }
 
-    fn decode_inner(&mut self, body: &[u8]) -> Result<JsonPage, String> {
+    fn decode_inner(&mut self, body: &[u8]) -> Result<JsonPage, JsonPageError> {
+        use JsonPageError::{Data, Malformed};
         if self.bare_array {
             let trimmed = body.trim_ascii_start();
             if !trimmed.starts_with(b"[") {
-                return Err("the response is not a JSON array".into());
+                return Err(Malformed("the response is not a JSON array".into()));
             }
             self.feed(b"{\"records\":")?;
             self.feed(body)?;
@@ -179,13 +205,17 @@ impl JsonPageDecoder {
             self.feed(body)?;
         }
         if self.decoder.has_partial_record() {
-            return Err("invalid JSON in the response: the body ends mid-document".into());
+            return Err(Malformed(
+                "invalid JSON in the response: the body ends mid-document".into(),
+            ));
         }
+        // The tape holds one complete document: what flush rejects are
+        // values that do not fit their columns.
         let page = self
             .decoder
             .flush()
-            .map_err(|e| format!("invalid JSON in the response: {e}"))?
-            .ok_or("invalid JSON in the response: empty body")?;
+            .map_err(|e| Data(format!("invalid JSON in the response: {e}")))?
+            .ok_or_else(|| Malformed("invalid JSON in the response: empty body".into()))?;
         let root = StructArray::from(page);
         let list = walk(&root, &self.records_path);
         let records = match list {
@@ -193,13 +223,13 @@ impl JsonPageDecoder {
                 let items = list.as_list::<i32>().value(0);
                 let items = items.as_struct();
                 if items.null_count() > 0 {
-                    return Err(format!(
+                    return Err(Data(format!(
                         "`{}` holds a null record",
                         self.records_path.join(".")
-                    ));
+                    )));
                 }
                 RecordBatch::try_new(self.schema.clone(), items.columns().to_vec())
-                    .map_err(|e| format!("records do not match the schema: {e}"))?
+                    .map_err(|e| Data(format!("records do not match the schema: {e}")))?
             }
             _ => RecordBatch::new_empty(self.schema.clone()),
         };

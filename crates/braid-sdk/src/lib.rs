@@ -39,7 +39,7 @@ pub use http::{
     EnvelopeCheck, EnvelopeError, ErrorClassifier, HttpClient, HttpConfig, HttpError, HttpResponse,
     HttpStats,
 };
-pub use json_page::{JsonPage, JsonPageDecoder};
+pub use json_page::{JsonPage, JsonPageDecoder, JsonPageError};
 pub use oauth::{AccessToken, Grant, OAuth2, TokenCache, TokenFetcher};
 pub use paging::{next_link, PageTokenGuard};
 pub use report_window::ReportRange;
