@@ -100,6 +100,8 @@ fn classify(e: &CodeMessage) -> Option<EnvelopeError> {
 /// Refreshes the access token with the app's credentials and the newest refresh token.
 struct Refresher {
     http: HttpClient,
+    /// Fetches again of a token response cut short.
+    retries: u32,
     app_id: String,
     secret: String,
     refresh_token: Mutex<String>,
@@ -137,17 +139,6 @@ impl TokenFetcher for Refresher {
             "refresh_token": refresh,
         });
         let url = self.http.url(REFRESH_PATH);
-        let resp = self
-            .http
-            .send(|c| c.post(&url).json(&body))
-            .await
-            .map_err(|e| match e {
-                Error::Config(message) => Error::Auth {
-                    endpoint: REFRESH_PATH.into(),
-                    message: format!("refreshing the access token: {message}"),
-                },
-                other => other,
-            })?;
         #[derive(Deserialize)]
         struct Data {
             access_token: String,
@@ -160,10 +151,28 @@ impl TokenFetcher for Refresher {
         struct Body {
             data: Data,
         }
-        let b: Body = serde_json::from_slice(&resp.body).map_err(|_| Error::Auth {
-            endpoint: REFRESH_PATH.into(),
-            message: "the token response has no data.access_token".into(),
-        })?;
+        // A token response cut short is fetched again, as any page.
+        let b: Body = fetch_decoded(
+            &self.http,
+            REFRESH_PATH,
+            self.retries,
+            || self.http.send(|c| c.post(&url).json(&body)),
+            |resp| {
+                braid_sdk::envelope::json(&resp.body, |_| Error::Auth {
+                    endpoint: REFRESH_PATH.into(),
+                    message: "the token response has no data.access_token".into(),
+                })
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            Error::Config(message) => Error::Auth {
+                endpoint: REFRESH_PATH.into(),
+                message: format!("refreshing the access token: {message}"),
+            },
+            other => other,
+        })?
+        .value;
         if let Some(r) = b.data.refresh_token.filter(|r| !r.is_empty()) {
             *self.refresh_token.lock().unwrap_or_else(|p| p.into_inner()) = r;
             tracing::info!(
@@ -318,6 +327,7 @@ impl OceanEngineSource {
             token_http.requests_per_second = None;
             token_http.max_retries = config.max_retries.min(4) as u32;
             Auth::Refreshing(TokenCache::new(Refresher {
+                retries: token_http.max_retries,
                 http: HttpClient::new(token_http)?,
                 app_id: config.app_id.clone().unwrap_or_default(),
                 secret: config.secret.clone().unwrap_or_default(),
@@ -391,26 +401,26 @@ fn committed_day(state: &StreamState) -> Option<NaiveDate> {
 impl Source for OceanEngineSource {
     async fn check(&self) -> Result<CheckOutcome> {
         let ids = &self.config.advertiser_ids;
-        let resp = self
-            .get(
-                "/open_api/2/advertiser/info/",
-                &[(
-                    "advertiser_ids",
-                    id_array(ids.iter().take(ADVERTISERS_PER_INFO)),
-                )],
-            )
-            .await?;
-        #[derive(Deserialize)]
-        struct Info {
-            #[serde(default)]
-            data: Vec<serde_json::Value>,
-        }
-        let info: Info = serde_json::from_slice(&resp.body).unwrap_or(Info { data: Vec::new() });
+        let path = "/open_api/2/advertiser/info/";
+        let query = [(
+            "advertiser_ids",
+            id_array(ids.iter().take(ADVERTISERS_PER_INFO)),
+        )];
+        // One small body per check: any JSON shape counts as it did.
+        let info: serde_json::Value = fetch_decoded(
+            &self.client,
+            path,
+            self.config.max_retries as u32,
+            || self.get(path, &query),
+            |resp| braid_sdk::envelope::json(&resp.body, |m| Error::data("advertisers", format!("GET {path}: {m}"))),
+        )
+        .await?
+        .value;
         Ok(CheckOutcome {
             message: format!(
                 "authenticated to {}; {} of {} advertiser account(s) readable",
                 self.config.base_url,
-                info.data.len(),
+                info["data"].as_array().map_or(0, Vec::len),
                 ids.len()
             ),
         })
@@ -799,7 +809,7 @@ mod tests {
         let wire = schema::wire(&schema::promotions());
         let mut dec = decoder(wire, &["data", "list"], true).unwrap();
         let resp = HttpResponse {
-            status: reqwest::StatusCode::OK,
+            status: Default::default(),
             headers: Default::default(),
             body: body.as_bytes().to_vec().into(),
             attempts: 1,

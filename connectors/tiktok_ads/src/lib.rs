@@ -35,11 +35,12 @@ use arrow_array::cast::AsArray;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use async_trait::async_trait;
-use braid_sdk::envelope::{decode as decode_envelope, CodeMessage};
+use braid_sdk::envelope::{fetch_decoded, CodeMessage, PageError};
 use braid_sdk::report_window::date_from_days;
 use braid_sdk::{
     Catalog, CheckOutcome, Connector, ConnectorSpec, CursorValue, EnvelopeError, Error, HttpClient,
-    HttpConfig, HttpResponse, JsonPageDecoder, Message, MessageStream, ReadRequest, ReportRange,
+    HttpConfig, HttpResponse, JsonPage, JsonPageDecoder, Message, MessageStream, ReadRequest,
+    ReportRange,
     Result, Source, StreamDescriptor, StreamState, SyncMode,
 };
 use chrono::{Days, NaiveDate};
@@ -77,12 +78,15 @@ impl Connector for TikTokAdsConnector {
     }
 }
 
-/// Classifies TikTok's `{code, message, request_id}` envelope of a 2xx body.
+/// Classifies TikTok's `{code, message, request_id}` envelope of a 2xx
+/// body, from the bytes outside its `data` (see [`braid_sdk::envelope::check`]);
+/// each page's decode reads the code again in the same pass as its rows.
 pub fn envelope(body: &[u8]) -> Option<EnvelopeError> {
-    let e: CodeMessage = match decode_envelope(body) {
-        Ok(e) => e,
-        Err(err) => return Some(err),
-    };
+    braid_sdk::envelope::check(body, "code", classify)
+}
+
+/// TikTok's error codes by kind.
+fn classify(e: &CodeMessage) -> Option<EnvelopeError> {
     let code = e.code();
     if code == 0 {
         return None;
@@ -283,15 +287,10 @@ impl TikTokAdsSource {
         let accounts = self
             .accounts
             .get_or_try_init(|| async {
-                let resp = self
-                    .get(
-                        ADVERTISER_INFO,
-                        &[(
-                            "advertiser_ids",
-                            id_array(self.config.advertiser_ids.iter()),
-                        )],
-                    )
-                    .await?;
+                let query = [(
+                    "advertiser_ids",
+                    id_array(self.config.advertiser_ids.iter()),
+                )];
                 #[derive(Deserialize)]
                 struct Item {
                     advertiser_id: serde_json::Value,
@@ -309,9 +308,19 @@ impl TikTokAdsSource {
                 struct Body {
                     data: Data,
                 }
-                let body: Body = serde_json::from_slice(&resp.body).map_err(|e| {
-                    Error::data("advertisers", format!("GET {ADVERTISER_INFO}: {e}"))
-                })?;
+                let body: Body = fetch_decoded(
+                    &self.client,
+                    ADVERTISER_INFO,
+                    self.config.max_retries as u32,
+                    || self.get(ADVERTISER_INFO, &query),
+                    |resp| {
+                        braid_sdk::envelope::json(&resp.body, |m| {
+                            Error::data("advertisers", format!("GET {ADVERTISER_INFO}: {m}"))
+                        })
+                    },
+                )
+                .await?
+                .value;
                 let by_id: BTreeMap<String, Item> = body
                     .data
                     .list
@@ -446,15 +455,34 @@ fn id_array<'a>(ids: impl Iterator<Item = &'a String>) -> String {
     serde_json::to_string(&ids.collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into())
 }
 
+/// A decoder of the rows at `records`, reading the envelope's code,
+/// message and request id (values 0–2) and `data.page_info.total_page`
+/// (value 3, if asked for) in the same pass.
 fn decoder(schema: SchemaRef, records: &[&str], total_page: bool) -> Result<JsonPageDecoder> {
     let path: Vec<String> = records.iter().map(|s| (*s).to_owned()).collect();
-    let values: Vec<Vec<String>> = if total_page {
-        vec![vec!["data".into(), "page_info".into(), "total_page".into()]]
-    } else {
-        Vec::new()
-    };
+    let mut values = CodeMessage::value_paths();
+    if total_page {
+        values.push(vec!["data".into(), "page_info".into(), "total_page".into()]);
+    }
     JsonPageDecoder::new(schema, &path, &values)
         .map_err(|e| Error::Internal(format!("arrow-json decoder: {e}")))
+}
+
+/// `data.page_info.total_page` of a page decoded by [`decoder`].
+fn total_page(p: &JsonPage) -> Option<u64> {
+    p.values.get(3).cloned().flatten().and_then(|t| t.parse().ok())
+}
+
+/// One page's rows and envelope, from one pass of `dec`.
+fn decode_page(
+    dec: &mut JsonPageDecoder,
+    resp: &HttpResponse,
+    stream: &str,
+    what: &str,
+) -> Result<JsonPage, PageError> {
+    CodeMessage::page(dec, &resp.body, classify, |m| {
+        Error::data(stream, format!("{what}: {m}"))
+    })
 }
 
 fn concat(schema: &SchemaRef, pending: &mut Vec<RecordBatch>) -> Result<Option<RecordBatch>> {
@@ -473,14 +501,16 @@ impl TikTokAdsSource {
             let name = Kind::Advertisers.name();
             let wire = schema::wire(&schema);
             let mut dec = decoder(wire, &["data", "list"], false)?;
+            let retries = self.config.max_retries as u32;
             let fields: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
             let fields = serde_json::to_string(&fields).unwrap_or_default();
             let mut pending = Vec::new();
             for chunk in self.config.advertiser_ids.chunks(100) {
-                let resp = self.get(ADVERTISER_INFO, &[("advertiser_ids", id_array(chunk.iter())), ("fields", fields.clone())]).await?;
-                let page = dec.decode(&resp.body).map_err(|e| Error::data(name, format!("GET {ADVERTISER_INFO}: {e}")))?;
-                let batch = schema::to_stream(page.records, &schema).map_err(|e| Error::data(name, format!("GET {ADVERTISER_INFO}: {e}")))?;
-                yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(resp.attempts - 1) };
+                let query = [("advertiser_ids", id_array(chunk.iter())), ("fields", fields.clone())];
+                let what = format!("GET {ADVERTISER_INFO}");
+                let f = fetch_decoded(&self.client, ADVERTISER_INFO, retries, || self.get(ADVERTISER_INFO, &query), |resp| decode_page(&mut dec, resp, name, &what)).await?;
+                let batch = schema::to_stream(f.value.records, &schema).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
+                yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(f.retries) };
                 pending.push(batch);
             }
             if let Some(batch) = concat(&schema, &mut pending)? {
@@ -509,6 +539,7 @@ impl TikTokAdsSource {
             };
             let size = self.config.page_size;
             let mut dec = decoder(schema::wire(&schema), &["data", "list"], true)?;
+            let retries = self.config.max_retries as u32;
             let mut pending: Vec<RecordBatch> = Vec::new();
             let mut buffered = 0usize;
             for (ai, adv) in ids.iter().enumerate().skip(first_adv) {
@@ -519,12 +550,11 @@ impl TikTokAdsSource {
                         ("page", page.to_string()),
                         ("page_size", size.to_string()),
                     ];
-                    let resp = self.get(path, &query).await?;
                     let what = format!("GET {path} (advertiser {adv}, page {page})");
-                    let p = dec.decode(&resp.body).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
-                    let total_page: Option<u64> = p.values.first().cloned().flatten().and_then(|t| t.parse().ok());
-                    let batch = schema::to_stream(p.records, &schema).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
-                    yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(resp.attempts - 1) };
+                    let f = fetch_decoded(&self.client, path, retries, || self.get(path, &query), |resp| decode_page(&mut dec, resp, name, &what)).await?;
+                    let total_page = total_page(&f.value);
+                    let batch = schema::to_stream(f.value.records, &schema).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
+                    yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(f.retries) };
                     let n = batch.num_rows();
                     if n > 0 {
                         buffered += n;
@@ -596,6 +626,7 @@ impl TikTokAdsSource {
                 Field::new("metrics", DataType::Struct(row.1.clone()), true),
             ]));
             let mut dec = decoder(wire, &["data", "list"], true)?;
+            let retries = self.config.max_retries as u32;
             let size = self.config.report_page_size;
             let data_level = format!("AUCTION_{}", level.to_uppercase());
             let mut pending: Vec<RecordBatch> = Vec::new();
@@ -616,12 +647,11 @@ impl TikTokAdsSource {
                             ("page", page.to_string()),
                             ("page_size", size.to_string()),
                         ];
-                        let resp = self.get(REPORT, &query).await?;
                         let what = format!("GET {REPORT} (advertiser {}, {}..{}, page {page})", account.id, window.start, window.end);
-                        let p = dec.decode(&resp.body).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
-                        let total_page: Option<u64> = p.values.first().cloned().flatten().and_then(|t| t.parse().ok());
-                        let batch = report_batch(p.records, account, level, &schema).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
-                        yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(resp.attempts - 1) };
+                        let f = fetch_decoded(&self.client, REPORT, retries, || self.get(REPORT, &query), |resp| decode_page(&mut dec, resp, name, &what)).await?;
+                        let total_page = total_page(&f.value);
+                        let batch = report_batch(f.value.records, account, level, &schema).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
+                        yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(f.retries) };
                         let n = batch.num_rows();
                         if n > 0 {
                             buffered += n;
@@ -745,10 +775,78 @@ mod tests {
             envelope(br#"{"code":40002,"message":"Invalid metric"}"#),
             Some(EnvelopeError::Fatal(_))
         ));
-        assert!(matches!(
+        // A body cut inside `data` passes the check (its code 0 came first);
+        // the rows' decode fails it and the page is fetched again (see
+        // `report_pages_read_their_envelope_in_the_rows_pass`).
+        assert_eq!(
             envelope(br#"{"code":0,"message":"OK","data":{"list":[1,"#),
+            None
+        );
+        assert!(matches!(
+            envelope(br#"{"data":{"list":[1,"#),
             Some(EnvelopeError::Transient(m)) if m.contains("cut short")
         ));
+    }
+
+    fn report_decoder() -> JsonPageDecoder {
+        let schema = schema::report("ad");
+        let (d, m) = report_row_type(&schema, "ad");
+        let wire = Arc::new(Schema::new(vec![
+            Field::new("dimensions", DataType::Struct(d), true),
+            Field::new("metrics", DataType::Struct(m), true),
+        ]));
+        decoder(wire, &["data", "list"], true).unwrap()
+    }
+
+    fn response(body: &str) -> HttpResponse {
+        HttpResponse {
+            status: Default::default(),
+            headers: Default::default(),
+            body: body.as_bytes().to_vec().into(),
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn report_pages_read_their_envelope_in_the_rows_pass() {
+        let row = r#"{"dimensions":{"ad_id":"1830000000000000017","stat_time_day":"2026-12-01 00:00:00"},"metrics":{"spend":"1.5","impressions":"10","clicks":"1","conversion":"0","ad_name":"c","code":"not the envelope's"}}"#;
+        let data = format!(r#""data":{{"list":[{row},{row}],"page_info":{{"page":1,"total_page":2}}}}"#);
+        let mut dec = report_decoder();
+        let mut run = |body: &str| decode_page(&mut dec, &response(body), "ad_daily_report", "GET /r");
+        // Success, with the envelope before or after `data`.
+        for body in [
+            format!(r#"{{"code":0,"message":"OK","request_id":"r",{data}}}"#),
+            format!(r#"{{{data},"code":0,"message":"OK","request_id":"r"}}"#),
+        ] {
+            assert_eq!(envelope(body.as_bytes()), None);
+            let p = run(&body).unwrap();
+            assert_eq!(p.records.num_rows(), 2);
+            assert_eq!(total_page(&p), Some(2));
+        }
+        // An error code on a page with rows, before and after `data`.
+        let body = format!(r#"{{"code":40100,"message":"QPS","request_id":"r7",{data}}}"#);
+        let want = EnvelopeError::RateLimit("code 40100: QPS (request_id r7)".into());
+        assert_eq!(envelope(body.as_bytes()), Some(want.clone()));
+        assert!(matches!(run(&body), Err(PageError::Envelope(e)) if e == want));
+        let body = format!(r#"{{{data},"code":40105,"message":"token","request_id":"r8"}}"#);
+        let want = EnvelopeError::Auth("code 40105: token (request_id r8)".into());
+        assert_eq!(envelope(body.as_bytes()), Some(want.clone()));
+        assert!(matches!(run(&body), Err(PageError::Envelope(e)) if e == want));
+        // Cut short: transient in the check or in the rows' pass, at any cut.
+        let body = format!(r#"{{"code":0,"message":"OK","request_id":"r",{data}}}"#);
+        for cut in 1..body.len() {
+            match envelope(&body.as_bytes()[..cut]) {
+                Some(EnvelopeError::Transient(_)) => {}
+                None => assert!(
+                    matches!(run(&body[..cut]), Err(PageError::Envelope(EnvelopeError::Transient(_)))),
+                    "{}",
+                    &body[..cut]
+                ),
+                other => panic!("{}: {other:?}", &body[..cut]),
+            }
+        }
+        // The decoder is clean after a cut page.
+        assert_eq!(run(&body).unwrap().records.num_rows(), 2);
     }
 
     #[test]
@@ -762,7 +860,7 @@ mod tests {
         let mut dec = decoder(wire, &["data", "list"], true).unwrap();
         let body = br#"{"code":0,"data":{"list":[{"dimensions":{"ad_id":"1830000000000000017","stat_time_day":"2026-12-01 00:00:00"},"metrics":{"spend":"123.45","impressions":"1000","clicks":"12","conversion":"3","campaign_id":"1810000000000000011","adgroup_id":"1820000000000000013","ad_name":"Creative","new_metric":"x"}}],"page_info":{"page":1,"total_page":1}}}"#;
         let p = dec.decode(body).unwrap();
-        assert_eq!(p.values, vec![Some("1".into())]);
+        assert_eq!(p.values, vec![Some("0".into()), None, None, Some("1".into())]);
         let account = Account {
             id: "6900000000000000001".into(),
             currency: "USD".into(),

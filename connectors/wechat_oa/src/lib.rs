@@ -36,11 +36,11 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use async_trait::async_trait;
-use braid_sdk::envelope::decode as decode_envelope;
+use braid_sdk::envelope::{fetch_decoded, PageError};
 use braid_sdk::report_window::date_from_days;
 use braid_sdk::{
     AccessToken, Catalog, CheckOutcome, Connector, ConnectorSpec, CursorValue, EnvelopeError,
-    Error, HttpClient, HttpConfig, HttpResponse, JsonPageDecoder, Message, MessageStream,
+    Error, HttpClient, HttpConfig, HttpResponse, JsonPage, JsonPageDecoder, Message, MessageStream,
     PageTokenGuard, ReadRequest, ReportRange, Result, Source, StreamDescriptor, StreamState,
     SyncMode, TokenCache, TokenFetcher,
 };
@@ -80,7 +80,7 @@ impl Connector for WeChatOaConnector {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct Envelope {
     #[serde(default)]
     errcode: Option<i64>,
@@ -88,12 +88,15 @@ struct Envelope {
     errmsg: Option<String>,
 }
 
-/// Classifies WeChat's `{errcode, errmsg}` envelope of a 2xx body.
+/// Classifies WeChat's `{errcode, errmsg}` envelope of a 2xx body, from
+/// the bytes outside its lists (see [`braid_sdk::envelope::check`]); each
+/// page's decode reads `errcode` again in the same pass as its rows.
 pub fn envelope(body: &[u8]) -> Option<EnvelopeError> {
-    let e: Envelope = match decode_envelope(body) {
-        Ok(e) => e,
-        Err(err) => return Some(err),
-    };
+    braid_sdk::envelope::check(body, "errcode", classify)
+}
+
+/// WeChat's error codes by kind.
+fn classify(e: &Envelope) -> Option<EnvelopeError> {
     let code = e.errcode.unwrap_or(0);
     if code == 0 {
         return None;
@@ -129,6 +132,8 @@ fn error_message(body: &[u8]) -> Option<String> {
 /// Fetches access tokens with the AppID and AppSecret.
 struct Fetcher {
     http: HttpClient,
+    /// Fetches again of a token response cut short.
+    retries: u32,
     appid: String,
     secret: String,
     /// A configured token, handed out once before fetching.
@@ -156,29 +161,36 @@ impl TokenFetcher for Fetcher {
             ("appid", self.appid.as_str()),
             ("secret", self.secret.as_str()),
         ];
-        let resp = self
-            .http
-            .send(|c| c.get(&url).query(&query))
-            .await
-            .map_err(|e| match e {
-                Error::Config(message) | Error::Auth { message, .. } => Error::Auth {
-                    endpoint: TOKEN_PATH.into(),
-                    message: format!(
-                        "fetching the access token with the appid and secret: {message}"
-                    ),
-                },
-                other => other,
-            })?;
         #[derive(Deserialize)]
         struct Token {
             access_token: String,
             #[serde(default)]
             expires_in: Option<u64>,
         }
-        let t: Token = serde_json::from_slice(&resp.body).map_err(|_| Error::Auth {
-            endpoint: TOKEN_PATH.into(),
-            message: "the token response has no access_token".into(),
-        })?;
+        // A token response cut short is fetched again, as any page.
+        let t: Token = fetch_decoded(
+            &self.http,
+            TOKEN_PATH,
+            self.retries,
+            || self.http.send(|c| c.get(&url).query(&query)),
+            |resp| {
+                braid_sdk::envelope::json(&resp.body, |_| Error::Auth {
+                    endpoint: TOKEN_PATH.into(),
+                    message: "the token response has no access_token".into(),
+                })
+            },
+        )
+        .await
+        .map_err(|e| match e {
+                Error::Config(message) | Error::Auth { message, .. } => Error::Auth {
+                    endpoint: TOKEN_PATH.into(),
+                    message: format!(
+                        "fetching the access token with the appid and secret: {message}"
+                    ),
+                },
+            other => other,
+        })?
+        .value;
         tracing::debug!(expires_in = ?t.expires_in, "fetched a WeChat access token");
         Ok(AccessToken {
             secret: t.access_token,
@@ -309,6 +321,11 @@ struct UserList {
     data: Option<OpenIds>,
     #[serde(default)]
     next_openid: Option<String>,
+    /// The envelope, read in the same pass.
+    #[serde(default)]
+    errcode: Option<i64>,
+    #[serde(default)]
+    errmsg: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -327,9 +344,40 @@ fn concat(schema: &SchemaRef, pending: &mut Vec<RecordBatch>) -> Result<Option<R
     Ok(Some(b))
 }
 
+/// A decoder of the rows at `records`, reading `errcode` and `errmsg`
+/// (values 0 and 1) in the same pass.
 fn decoder(schema: &SchemaRef, records: &str) -> Result<JsonPageDecoder> {
-    JsonPageDecoder::new(schema::wire(schema), &[records.to_owned()], &[])
+    let values = [vec!["errcode".to_owned()], vec!["errmsg".to_owned()]];
+    JsonPageDecoder::new(schema::wire(schema), &[records.to_owned()], &values)
         .map_err(|e| Error::Internal(format!("arrow-json decoder: {e}")))
+}
+
+/// One page's rows and `errcode`, from one pass of `dec`.
+fn decode_page(
+    dec: &mut JsonPageDecoder,
+    resp: &HttpResponse,
+    stream: &str,
+    what: &str,
+) -> Result<JsonPage, PageError> {
+    let p = dec
+        .decode_page(&resp.body)
+        .map_err(|e| PageError::from_json(e, |m| Error::data(stream, format!("{what}: {m}"))))?;
+    let errcode = match p.values.first().cloned().flatten() {
+        None => None,
+        Some(c) => Some(c.parse::<i64>().map_err(|_| {
+            PageError::Envelope(EnvelopeError::Transient(format!(
+                "the response is not a JSON envelope: `errcode` is {c:?}, not an integer"
+            )))
+        })?),
+    };
+    let e = Envelope {
+        errcode,
+        errmsg: p.values.get(1).cloned().flatten(),
+    };
+    match classify(&e) {
+        Some(verdict) => Err(PageError::Envelope(verdict)),
+        None => Ok(p),
+    }
 }
 
 impl WeChatOaSource {
@@ -351,6 +399,7 @@ impl WeChatOaSource {
                 token_http.requests_per_second = None;
                 token_http.max_retries = config.max_retries.min(4) as u32;
                 Auth::Fetching(TokenCache::new(Fetcher {
+                    retries: token_http.max_retries,
                     http: HttpClient::new(token_http)?,
                     appid: appid.clone(),
                     secret: secret.clone(),
@@ -416,22 +465,18 @@ impl Source for WeChatOaSource {
     async fn check(&self) -> Result<CheckOutcome> {
         let y = yesterday_shanghai().to_string();
         let body = serde_json::json!({"begin_date": y, "end_date": y});
-        let resp = self
-            .call("/datacube/getusercumulate", &[], Some(&body))
-            .await?;
-        #[derive(Deserialize)]
-        struct Row {
-            #[serde(default)]
-            cumulate_user: Option<i64>,
-        }
-        #[derive(Deserialize)]
-        struct List {
-            #[serde(default)]
-            list: Vec<Row>,
-        }
-        let followers = serde_json::from_slice::<List>(&resp.body)
-            .ok()
-            .and_then(|l| l.list.first().and_then(|r| r.cumulate_user));
+        let path = "/datacube/getusercumulate";
+        // One small body per check: any JSON shape counts as it did.
+        let v: serde_json::Value = fetch_decoded(
+            &self.client,
+            path,
+            self.config.max_retries as u32,
+            || self.call(path, &[], Some(&body)),
+            |resp| braid_sdk::envelope::json(&resp.body, |m| Error::data("user_cumulate", m)),
+        )
+        .await?
+        .value;
+        let followers = v["list"][0]["cumulate_user"].as_i64();
         let who = self
             .config
             .appid
@@ -509,16 +554,23 @@ impl WeChatOaSource {
                 tracing::info!(stream = name, "resuming the follower list after a committed page");
             }
             let mut dec = decoder(&schema, "user_info_list")?;
+            let retries = self.config.max_retries as u32;
             let mut guard = PageTokenGuard::new(name);
             let lang = self.config.lang.clone();
             let batch = self.config.batch_size as usize;
             let mut listed = 0u64;
             let mut total = None;
             loop {
-                let resp = self.call(USER_GET, &[("next_openid", next.clone())], None).await?;
-                let page: UserList = serde_json::from_slice(&resp.body)
-                    .map_err(|e| Error::data(name, format!("GET {USER_GET}: {e}")))?;
-                yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(resp.attempts - 1) };
+                let query = [("next_openid", next.clone())];
+                let f = fetch_decoded(&self.client, USER_GET, retries, || self.call(USER_GET, &query, None), |resp| {
+                    let page: UserList = braid_sdk::envelope::json(&resp.body, |m| Error::data(name, format!("GET {USER_GET}: {m}")))?;
+                    match classify(&Envelope { errcode: page.errcode, errmsg: page.errmsg.clone() }) {
+                        Some(verdict) => Err(PageError::Envelope(verdict)),
+                        None => Ok(page),
+                    }
+                }).await?;
+                let page = f.value;
+                yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(f.retries) };
                 total = page.total.or(total);
                 let ids = page.data.map(|d| d.openid).unwrap_or_default();
                 if ids.len() as u64 != page.count {
@@ -536,10 +588,10 @@ impl WeChatOaSource {
                         .map(|o| serde_json::json!({"openid": o, "lang": lang}))
                         .collect();
                     let body = serde_json::json!({"user_list": users});
-                    let resp = self.call(BATCHGET, &[], Some(&body)).await?;
-                    let p = dec.decode(&resp.body).map_err(|e| Error::data(name, format!("POST {BATCHGET}: {e}")))?;
-                    let b = schema::to_stream(p.records, &schema).map_err(|e| Error::data(name, format!("POST {BATCHGET}: {e}")))?;
-                    yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(resp.attempts - 1) };
+                    let what = format!("POST {BATCHGET}");
+                    let f = fetch_decoded(&self.client, BATCHGET, retries, || self.call(BATCHGET, &[], Some(&body)), |resp| decode_page(&mut dec, resp, name, &what)).await?;
+                    let b = schema::to_stream(f.value.records, &schema).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
+                    yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(f.retries) };
                     if b.num_rows() != chunk.len() {
                         Err(Error::data(name, format!("POST {BATCHGET}: asked for {} followers, got {}", chunk.len(), b.num_rows())))?;
                     }
@@ -598,16 +650,16 @@ impl WeChatOaSource {
             let windows = range.map(|r| r.windows(MAX_ANALYTICS_DAYS)).unwrap_or_default();
             tracing::debug!(stream = name, windows = windows.len(), ?range, "analytics range");
             let mut dec = decoder(&schema, "list")?;
+            let retries = self.config.max_retries as u32;
             for (w, window) in windows.iter().enumerate() {
                 let body = serde_json::json!({
                     "begin_date": window.start.to_string(),
                     "end_date": window.end.to_string(),
                 });
-                let resp = self.call(path, &[], Some(&body)).await?;
                 let what = format!("POST {path} ({}..{})", window.start, window.end);
-                let p = dec.decode(&resp.body).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
-                let b = schema::to_stream(p.records, &schema).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
-                yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(resp.attempts - 1) };
+                let f = fetch_decoded(&self.client, path, retries, || self.call(path, &[], Some(&body)), |resp| decode_page(&mut dec, resp, name, &what)).await?;
+                let b = schema::to_stream(f.value.records, &schema).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
+                yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(f.retries) };
                 if b.num_rows() > 0 {
                     yield Message::Batch { stream: name.into(), batch: b };
                 }
@@ -693,5 +745,62 @@ mod tests {
         assert!(schema::to_stream(p.records, &schema)
             .unwrap_err()
             .contains("openid"));
+    }
+
+    #[test]
+    fn pages_read_their_errcode_in_the_rows_pass() {
+        let schema = schema::followers();
+        let mut dec = decoder(&schema, "user_info_list").unwrap();
+        let mut run = |body: &str| {
+            let resp = HttpResponse {
+                status: Default::default(),
+                headers: Default::default(),
+                body: body.as_bytes().to_vec().into(),
+                attempts: 1,
+            };
+            decode_page(&mut dec, &resp, "followers", "POST /b")
+        };
+        let list = r#""user_info_list":[{"subscribe":1,"openid":"oA","remark":"errcode 45011"},{"subscribe":1,"openid":"oB"}]"#;
+        // WeChat's success carries no errcode; `errcode: 0` passes too.
+        for body in [format!("{{{list}}}"), format!(r#"{{"errcode":0,"errmsg":"ok",{list}}}"#)] {
+            assert_eq!(envelope(body.as_bytes()), None);
+            assert_eq!(run(&body).unwrap().records.num_rows(), 2);
+        }
+        // An errcode on a page that also carries rows, before or after them.
+        for body in [
+            format!(r#"{{"errcode":45011,"errmsg":"api minute-quota reach limit",{list}}}"#),
+            format!(r#"{{{list},"errcode":45011,"errmsg":"api minute-quota reach limit"}}"#),
+        ] {
+            let want = EnvelopeError::RateLimit("errcode 45011: api minute-quota reach limit".into());
+            assert_eq!(envelope(body.as_bytes()), Some(want.clone()), "{body}");
+            assert!(matches!(run(&body), Err(PageError::Envelope(e)) if e == want));
+        }
+        let body = format!(r#"{{{list},"errcode":42001,"errmsg":"access_token expired","x":{{}}}}"#);
+        assert_eq!(envelope(body.as_bytes()), None, "between two lists: the rows' pass reads it");
+        assert!(matches!(run(&body), Err(PageError::Envelope(EnvelopeError::Auth(_)))));
+        // Cut short anywhere: transient in the check or in the rows' pass.
+        let body = format!("{{{list}}}");
+        for cut in 1..body.len() {
+            let Some(cut_body) = body.get(..cut) else { continue };
+            match envelope(cut_body.as_bytes()) {
+                Some(EnvelopeError::Transient(_)) => {}
+                None => assert!(
+                    matches!(run(cut_body), Err(PageError::Envelope(EnvelopeError::Transient(_)))),
+                    "{cut_body}"
+                ),
+                other => panic!("{cut_body}: {other:?}"),
+            }
+        }
+        // A user/get page: its errcode is read by the same serde pass as the openids.
+        let page: UserList = braid_sdk::envelope::json(
+            br#"{"total":2,"count":2,"data":{"openid":["oA","oB"]},"next_openid":"oB","errcode":-1,"errmsg":"system error"}"#,
+            |m| Error::data("followers", m),
+        )
+        .unwrap();
+        assert_eq!((page.count, page.errcode), (2, Some(-1)));
+        assert!(matches!(
+            braid_sdk::envelope::json::<UserList>(br#"{"total":2,"count":2,"data":{"openid":["oA""#, |m| Error::data("followers", m)),
+            Err(PageError::Envelope(EnvelopeError::Transient(m))) if m.contains("cut short")
+        ));
     }
 }

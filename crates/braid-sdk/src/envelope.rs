@@ -333,6 +333,23 @@ impl PageError {
     }
 }
 
+/// Decodes a whole 2xx body that is not a page of rows (a token, an
+/// account lookup) with serde: a body cut short or not JSON is transient
+/// ([`PageError::Envelope`], fetched again by [`fetch_decoded`]), one that
+/// does not fit `T` is `data(message)`.
+pub fn json<T: DeserializeOwned>(
+    body: &[u8],
+    data: impl FnOnce(String) -> Error,
+) -> Result<T, PageError> {
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => PageError::Fail(data(e.to_string())),
+        _ => PageError::Envelope(match decode::<serde::de::IgnoredAny>(body) {
+            Err(v) => v,
+            Ok(_) => EnvelopeError::Transient(format!("the response is not JSON: {e}")),
+        }),
+    })
+}
+
 /// The error the HTTP client reports for an envelope verdict on `endpoint`.
 pub fn to_error(endpoint: &str, verdict: EnvelopeError) -> Error {
     let endpoint = endpoint.to_owned();
