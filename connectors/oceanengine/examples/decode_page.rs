@@ -54,10 +54,15 @@ fn bench(what: &str, body: &[u8], wire: SchemaRef, records: &str, iters: u32) {
         path("request_id"),
     ];
     let mut with_envelope = JsonPageDecoder::new(wire, &path(records), &values).unwrap();
-    let one = time("arrow-json decode of rows + code/message", body, iters, || {
-        let p = with_envelope.decode(body).unwrap();
-        assert_eq!(p.values[1].as_deref(), Some("0"));
-    });
+    let one = time(
+        "arrow-json decode of rows + code/message",
+        body,
+        iters,
+        || {
+            let p = with_envelope.decode(body).unwrap();
+            assert_eq!(p.values[1].as_deref(), Some("0"));
+        },
+    );
     println!(
         "  => check + decode {:.1} µs/page; check + decode with the envelope {:.1} µs/page\n",
         check + decode,

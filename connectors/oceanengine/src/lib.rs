@@ -412,7 +412,11 @@ impl Source for OceanEngineSource {
             path,
             self.config.max_retries as u32,
             || self.get(path, &query),
-            |resp| braid_sdk::envelope::json(&resp.body, |m| Error::data("advertisers", format!("GET {path}: {m}"))),
+            |resp| {
+                braid_sdk::envelope::json(&resp.body, |m| {
+                    Error::data("advertisers", format!("GET {path}: {m}"))
+                })
+            },
         )
         .await?
         .value;
@@ -493,7 +497,11 @@ fn decoder(schema: SchemaRef, records: &[&str], total_page: bool) -> Result<Json
 
 /// `data.page_info.total_page` of a page decoded by [`decoder`].
 fn total_page(p: &JsonPage) -> Option<u64> {
-    p.values.get(3).cloned().flatten().and_then(|t| t.parse().ok())
+    p.values
+        .get(3)
+        .cloned()
+        .flatten()
+        .and_then(|t| t.parse().ok())
 }
 
 /// One page's rows and envelope, from one pass of `dec`.
@@ -802,7 +810,9 @@ mod tests {
 
     fn list_page(head: &str, tail: &str) -> String {
         let rows = r#"[{"promotion_id":7300000000000000201,"promotion_name":"a","brand_new":{"code":40001}},{"promotion_id":7300000000000000202,"promotion_name":"b"}]"#;
-        format!(r#"{{{head}"data":{{"list":{rows},"page_info":{{"page":1,"total_page":3}}}}{tail}}}"#)
+        format!(
+            r#"{{{head}"data":{{"list":{rows},"page_info":{{"page":1,"total_page":3}}}}{tail}}}"#
+        )
     }
 
     fn decode(body: &str) -> Result<JsonPage, braid_sdk::envelope::PageError> {
@@ -836,22 +846,35 @@ mod tests {
             );
         }
         // An error code on a page that also carries rows.
-        let body = list_page(r#""code":40100,"message":"请求过于频繁","request_id":"r2","#, "");
+        let body = list_page(
+            r#""code":40100,"message":"请求过于频繁","request_id":"r2","#,
+            "",
+        );
         let want = EnvelopeError::RateLimit("code 40100: 请求过于频繁 (request_id r2)".into());
         assert_eq!(envelope(body.as_bytes()), Some(want.clone()));
         assert!(matches!(decode(&body), Err(PageError::Envelope(e)) if e == want));
         // `data` before `code`: the check reads it from the tail, so the
         // token is refreshed by the HTTP client as with any order.
         let body = list_page("", r#","code":40102,"message":"access_token已过期""#);
-        assert!(matches!(envelope(body.as_bytes()), Some(EnvelopeError::Auth(m)) if m == "code 40102: access_token已过期"));
-        assert!(matches!(decode(&body), Err(PageError::Envelope(EnvelopeError::Auth(_)))));
+        assert!(
+            matches!(envelope(body.as_bytes()), Some(EnvelopeError::Auth(m)) if m == "code 40102: access_token已过期")
+        );
+        assert!(matches!(
+            decode(&body),
+            Err(PageError::Envelope(EnvelopeError::Auth(_)))
+        ));
         // A code between two composite values is not in the bytes the check
         // reads; the rows' pass finds it.
         let body = list_page("", r#","code":50000,"message":"系统错误","extra":{}"#);
         assert_eq!(envelope(body.as_bytes()), None);
-        assert!(matches!(decode(&body), Err(PageError::Envelope(EnvelopeError::Transient(m))) if m == "code 50000: 系统错误"));
+        assert!(
+            matches!(decode(&body), Err(PageError::Envelope(EnvelopeError::Transient(m))) if m == "code 50000: 系统错误")
+        );
         let body = list_page("", r#","code":40001,"message":"参数错误","extra":[]"#);
-        assert!(matches!(decode(&body), Err(PageError::Envelope(EnvelopeError::Fatal(_)))));
+        assert!(matches!(
+            decode(&body),
+            Err(PageError::Envelope(EnvelopeError::Fatal(_)))
+        ));
     }
 
     #[test]
@@ -859,21 +882,31 @@ mod tests {
         use braid_sdk::envelope::PageError;
         let body = list_page(r#""code":0,"message":"OK","request_id":"r1","#, "");
         for cut in 1..body.len() {
-            let Some(cut_body) = body.get(..cut) else { continue };
+            let Some(cut_body) = body.get(..cut) else {
+                continue;
+            };
             match envelope(cut_body.as_bytes()) {
                 Some(EnvelopeError::Transient(_)) => {}
                 None => assert!(
-                    matches!(decode(cut_body), Err(PageError::Envelope(EnvelopeError::Transient(_)))),
+                    matches!(
+                        decode(cut_body),
+                        Err(PageError::Envelope(EnvelopeError::Transient(_)))
+                    ),
                     "{cut_body}"
                 ),
                 other => panic!("{cut_body}: {other:?}"),
             }
         }
         let half = &body[..body.len() / 2];
-        assert!(matches!(decode(half), Err(PageError::Envelope(EnvelopeError::Transient(m))) if m.contains("cut short")));
+        assert!(
+            matches!(decode(half), Err(PageError::Envelope(EnvelopeError::Transient(m))) if m.contains("cut short"))
+        );
         // Rows that do not fit the schema are a data error, not fetched again.
         let body = r#"{"code":0,"data":{"list":[{"promotion_name":{"not":"text"}}]}}"#;
-        assert!(matches!(decode(body), Err(PageError::Fail(Error::Data { .. }))));
+        assert!(matches!(
+            decode(body),
+            Err(PageError::Fail(Error::Data { .. }))
+        ));
     }
 
     #[test]
@@ -887,7 +920,10 @@ mod tests {
         let mut dec = decoder(wire, &["data", "rows"], true).unwrap();
         let body = r#"{"code":0,"data":{"rows":[{"dimensions":{"stat_time_day":"2026-12-01","cdp_project_id":"7300000000000000101","cdp_project_name":"双十二"},"metrics":{"stat_cost":"123.45","show_cnt":"1000","click_cnt":"12","convert_cnt":"3","new_metric":"x"}}],"page_info":{"total_page":1}}}"#.as_bytes();
         let p = dec.decode(body).unwrap();
-        assert_eq!(p.values, vec![Some("0".into()), None, None, Some("1".into())]);
+        assert_eq!(
+            p.values,
+            vec![Some("0".into()), None, None, Some("1".into())]
+        );
         let b = report_batch(p.records, "1760000000000000", &schema).unwrap();
         assert_eq!(b.num_rows(), 1);
         assert_eq!(

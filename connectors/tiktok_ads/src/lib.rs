@@ -40,8 +40,7 @@ use braid_sdk::report_window::date_from_days;
 use braid_sdk::{
     Catalog, CheckOutcome, Connector, ConnectorSpec, CursorValue, EnvelopeError, Error, HttpClient,
     HttpConfig, HttpResponse, JsonPage, JsonPageDecoder, Message, MessageStream, ReadRequest,
-    ReportRange,
-    Result, Source, StreamDescriptor, StreamState, SyncMode,
+    ReportRange, Result, Source, StreamDescriptor, StreamState, SyncMode,
 };
 use chrono::{Days, NaiveDate};
 use futures::StreamExt;
@@ -470,7 +469,11 @@ fn decoder(schema: SchemaRef, records: &[&str], total_page: bool) -> Result<Json
 
 /// `data.page_info.total_page` of a page decoded by [`decoder`].
 fn total_page(p: &JsonPage) -> Option<u64> {
-    p.values.get(3).cloned().flatten().and_then(|t| t.parse().ok())
+    p.values
+        .get(3)
+        .cloned()
+        .flatten()
+        .and_then(|t| t.parse().ok())
 }
 
 /// One page's rows and envelope, from one pass of `dec`.
@@ -810,9 +813,11 @@ mod tests {
     #[test]
     fn report_pages_read_their_envelope_in_the_rows_pass() {
         let row = r#"{"dimensions":{"ad_id":"1830000000000000017","stat_time_day":"2026-12-01 00:00:00"},"metrics":{"spend":"1.5","impressions":"10","clicks":"1","conversion":"0","ad_name":"c","code":"not the envelope's"}}"#;
-        let data = format!(r#""data":{{"list":[{row},{row}],"page_info":{{"page":1,"total_page":2}}}}"#);
+        let data =
+            format!(r#""data":{{"list":[{row},{row}],"page_info":{{"page":1,"total_page":2}}}}"#);
         let mut dec = report_decoder();
-        let mut run = |body: &str| decode_page(&mut dec, &response(body), "ad_daily_report", "GET /r");
+        let mut run =
+            |body: &str| decode_page(&mut dec, &response(body), "ad_daily_report", "GET /r");
         // Success, with the envelope before or after `data`.
         for body in [
             format!(r#"{{"code":0,"message":"OK","request_id":"r",{data}}}"#),
@@ -838,7 +843,10 @@ mod tests {
             match envelope(&body.as_bytes()[..cut]) {
                 Some(EnvelopeError::Transient(_)) => {}
                 None => assert!(
-                    matches!(run(&body[..cut]), Err(PageError::Envelope(EnvelopeError::Transient(_)))),
+                    matches!(
+                        run(&body[..cut]),
+                        Err(PageError::Envelope(EnvelopeError::Transient(_)))
+                    ),
                     "{}",
                     &body[..cut]
                 ),
@@ -860,7 +868,10 @@ mod tests {
         let mut dec = decoder(wire, &["data", "list"], true).unwrap();
         let body = br#"{"code":0,"data":{"list":[{"dimensions":{"ad_id":"1830000000000000017","stat_time_day":"2026-12-01 00:00:00"},"metrics":{"spend":"123.45","impressions":"1000","clicks":"12","conversion":"3","campaign_id":"1810000000000000011","adgroup_id":"1820000000000000013","ad_name":"Creative","new_metric":"x"}}],"page_info":{"page":1,"total_page":1}}}"#;
         let p = dec.decode(body).unwrap();
-        assert_eq!(p.values, vec![Some("0".into()), None, None, Some("1".into())]);
+        assert_eq!(
+            p.values,
+            vec![Some("0".into()), None, None, Some("1".into())]
+        );
         let account = Account {
             id: "6900000000000000001".into(),
             currency: "USD".into(),

@@ -182,12 +182,10 @@ impl TokenFetcher for Fetcher {
         )
         .await
         .map_err(|e| match e {
-                Error::Config(message) | Error::Auth { message, .. } => Error::Auth {
-                    endpoint: TOKEN_PATH.into(),
-                    message: format!(
-                        "fetching the access token with the appid and secret: {message}"
-                    ),
-                },
+            Error::Config(message) | Error::Auth { message, .. } => Error::Auth {
+                endpoint: TOKEN_PATH.into(),
+                message: format!("fetching the access token with the appid and secret: {message}"),
+            },
             other => other,
         })?
         .value;
@@ -762,7 +760,10 @@ mod tests {
         };
         let list = r#""user_info_list":[{"subscribe":1,"openid":"oA","remark":"errcode 45011"},{"subscribe":1,"openid":"oB"}]"#;
         // WeChat's success carries no errcode; `errcode: 0` passes too.
-        for body in [format!("{{{list}}}"), format!(r#"{{"errcode":0,"errmsg":"ok",{list}}}"#)] {
+        for body in [
+            format!("{{{list}}}"),
+            format!(r#"{{"errcode":0,"errmsg":"ok",{list}}}"#),
+        ] {
             assert_eq!(envelope(body.as_bytes()), None);
             assert_eq!(run(&body).unwrap().records.num_rows(), 2);
         }
@@ -771,21 +772,35 @@ mod tests {
             format!(r#"{{"errcode":45011,"errmsg":"api minute-quota reach limit",{list}}}"#),
             format!(r#"{{{list},"errcode":45011,"errmsg":"api minute-quota reach limit"}}"#),
         ] {
-            let want = EnvelopeError::RateLimit("errcode 45011: api minute-quota reach limit".into());
+            let want =
+                EnvelopeError::RateLimit("errcode 45011: api minute-quota reach limit".into());
             assert_eq!(envelope(body.as_bytes()), Some(want.clone()), "{body}");
             assert!(matches!(run(&body), Err(PageError::Envelope(e)) if e == want));
         }
-        let body = format!(r#"{{{list},"errcode":42001,"errmsg":"access_token expired","x":{{}}}}"#);
-        assert_eq!(envelope(body.as_bytes()), None, "between two lists: the rows' pass reads it");
-        assert!(matches!(run(&body), Err(PageError::Envelope(EnvelopeError::Auth(_)))));
+        let body =
+            format!(r#"{{{list},"errcode":42001,"errmsg":"access_token expired","x":{{}}}}"#);
+        assert_eq!(
+            envelope(body.as_bytes()),
+            None,
+            "between two lists: the rows' pass reads it"
+        );
+        assert!(matches!(
+            run(&body),
+            Err(PageError::Envelope(EnvelopeError::Auth(_)))
+        ));
         // Cut short anywhere: transient in the check or in the rows' pass.
         let body = format!("{{{list}}}");
         for cut in 1..body.len() {
-            let Some(cut_body) = body.get(..cut) else { continue };
+            let Some(cut_body) = body.get(..cut) else {
+                continue;
+            };
             match envelope(cut_body.as_bytes()) {
                 Some(EnvelopeError::Transient(_)) => {}
                 None => assert!(
-                    matches!(run(cut_body), Err(PageError::Envelope(EnvelopeError::Transient(_)))),
+                    matches!(
+                        run(cut_body),
+                        Err(PageError::Envelope(EnvelopeError::Transient(_)))
+                    ),
                     "{cut_body}"
                 ),
                 other => panic!("{cut_body}: {other:?}"),

@@ -129,7 +129,11 @@ pub fn peek(body: &[u8], key: &str) -> Result<Peeked, EnvelopeError> {
     // Forward: members up to the first composite value.
     loop {
         if body.get(i) != Some(&b'"') {
-            return Err(if i >= n { EnvelopeError::Transient(CUT.into()) } else { not_json("a member without a quoted key") });
+            return Err(if i >= n {
+                EnvelopeError::Transient(CUT.into())
+            } else {
+                not_json("a member without a quoted key")
+            });
         }
         let k0 = i + 1;
         let mut j = k0;
@@ -146,7 +150,11 @@ pub fn peek(body: &[u8], key: &str) -> Result<Peeked, EnvelopeError> {
         let is_key = key_is(&body[k0..j], key);
         i = skip(j + 1);
         if body.get(i) != Some(&b':') {
-            return Err(if i >= n { EnvelopeError::Transient(CUT.into()) } else { not_json("a key without `:`") });
+            return Err(if i >= n {
+                EnvelopeError::Transient(CUT.into())
+            } else {
+                not_json("a key without `:`")
+            });
         }
         i = skip(i + 1);
         let v0 = i;
@@ -220,7 +228,11 @@ pub fn peek(body: &[u8], key: &str) -> Result<Peeked, EnvelopeError> {
     let string_start = |end: usize| -> Option<usize> {
         let mut k = end;
         loop {
-            let q = body[first_composite + 1..k].iter().rposition(|b| *b == b'"')? + first_composite + 1;
+            let q = body[first_composite + 1..k]
+                .iter()
+                .rposition(|b| *b == b'"')?
+                + first_composite
+                + 1;
             if !escaped(body, q) {
                 return Some(q);
             }
@@ -515,8 +527,8 @@ impl CodeMessage {
             .decode_page(body)
             .map_err(|e| PageError::from_json(e, data))?;
         let value = |i: usize| p.values.get(i).and_then(|v| v.as_deref());
-        let e = CodeMessage::from_values(value(0), value(1), value(2))
-            .map_err(PageError::Envelope)?;
+        let e =
+            CodeMessage::from_values(value(0), value(1), value(2)).map_err(PageError::Envelope)?;
         match classify(&e) {
             Some(verdict) => Err(PageError::Envelope(verdict)),
             None => Ok(p),
@@ -563,12 +575,27 @@ mod tests {
     fn peek_reads_the_code_outside_the_rows_in_any_order() {
         let rows = r#"{"list":[{"code":40100,"name":"a \"}\" b"},{"x":[1,{"y":"]"}]}]}"#;
         for (body, want) in [
-            (format!(r#"{{"code":0,"message":"OK","data":{rows}}}"#), Peeked::Zero),
-            (format!(r#"{{"code":40100,"message":"OK","data":{rows}}}"#), Peeked::Other),
+            (
+                format!(r#"{{"code":0,"message":"OK","data":{rows}}}"#),
+                Peeked::Zero,
+            ),
+            (
+                format!(r#"{{"code":40100,"message":"OK","data":{rows}}}"#),
+                Peeked::Other,
+            ),
             // `data` before the code (serde_json's sorted keys put it there).
-            (format!(r#"{{"data":{rows},"code":0,"message":"OK"}}"#), Peeked::Zero),
-            (format!(r#" {{ "data" : {rows} , "code" : 51000 , "message" : "m\"" }} "#), Peeked::Other),
-            (format!(r#"{{"message":"OK","data":{rows},"request_id":"r"}}"#), Peeked::Unseen),
+            (
+                format!(r#"{{"data":{rows},"code":0,"message":"OK"}}"#),
+                Peeked::Zero,
+            ),
+            (
+                format!(r#" {{ "data" : {rows} , "code" : 51000 , "message" : "m\"" }} "#),
+                Peeked::Other,
+            ),
+            (
+                format!(r#"{{"message":"OK","data":{rows},"request_id":"r"}}"#),
+                Peeked::Unseen,
+            ),
             // A code inside the rows is not the envelope's.
             (format!(r#"{{"data":{rows}}}"#), Peeked::Unseen),
             (r#"{"code":null,"data":{}}"#.to_owned(), Peeked::Zero),
@@ -632,7 +659,8 @@ mod tests {
         let ok = br#"{"code":0,"message":"OK","data":{"list":[{"id":"1"}]}}"#;
         assert_eq!(check::<CodeMessage>(ok, "code", classify), None);
         // The code after the rows, the message and request id on both sides.
-        let body = br#"{"message":"slow","data":{"list":[{"id":"1"}]},"code":40100,"request_id":"r9"}"#;
+        let body =
+            br#"{"message":"slow","data":{"list":[{"id":"1"}]},"code":40100,"request_id":"r9"}"#;
         assert_eq!(
             check::<CodeMessage>(body, "code", classify),
             Some(EnvelopeError::RateLimit(
@@ -654,7 +682,10 @@ mod tests {
     fn envelope_values_from_the_rows_pass() {
         let e = CodeMessage::from_values(Some("40100"), Some("slow"), Some("r1")).unwrap();
         assert_eq!(e.describe(), "code 40100: slow (request_id r1)");
-        assert_eq!(CodeMessage::from_values(None, None, None).unwrap().code(), 0);
+        assert_eq!(
+            CodeMessage::from_values(None, None, None).unwrap().code(),
+            0
+        );
         assert!(matches!(
             CodeMessage::from_values(Some("1.5"), None, None),
             Err(EnvelopeError::Transient(_))
