@@ -1,7 +1,7 @@
 //! Benchmark: a vendor emulation (in this process, rate limits off) →
 //! `braid run` (a separate process) → Parquet, repeated. Prints per run the
-//! records landed, wall time, the run report's read-and-land time and the
-//! run's peak RSS (`VmHWM`), then the medians.
+//! records landed, wall time, the run report's read-and-land time, the
+//! run's CPU time and its peak RSS (`VmHWM`), then the medians.
 //!
 //! ```sh
 //! cargo build --release -p braid-cli -p braid-connector-loyaltylion
@@ -22,6 +22,18 @@
 //! `duration_ms`) excludes process start and the pipeline's unified stage.
 
 use braid_sandbox::{Sandbox, SandboxConfig};
+
+/// CPU seconds (user + system) of this process's reaped children, from
+/// `cutime`/`cstime` in `/proc/self/stat` (clock ticks of 1/100 s on Linux):
+/// the difference around one run is that `braid run`'s CPU time, whatever
+/// else the machine is doing.
+fn children_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(13) + ticks(14)) / 100.0
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -106,11 +118,13 @@ async fn main() {
         .unwrap();
     let label: Vec<String> = extra.iter().map(|(k, v)| format!("{k}={v}")).collect();
     println!("{pipeline} ({vendor}, N = {n}) {}", label.join(" "));
-    let (mut walls, mut reads, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut walls, mut reads, mut rss, mut cpus) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 1..=runs {
         let wh = std::env::temp_dir().join(format!("braid-bench-{vendor}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&wh);
         let report = wh.with_extension("json");
+        let cpu_before = children_cpu_secs();
         let measured = braid_sandbox::bench::run_measured(
             std::process::Command::new(bin)
                 .args(["run", pipeline, "--warehouse"])
@@ -126,6 +140,7 @@ async fn main() {
         .await
         .expect("spawn braid");
         let (status, secs, hwm) = (measured.status, measured.secs, measured.peak_rss_kib);
+        let cpu = children_cpu_secs() - cpu_before;
         assert!(status.success(), "braid run failed");
         let rep: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
@@ -137,11 +152,13 @@ async fn main() {
             .sum();
         let read_s = rep["duration_ms"].as_u64().unwrap_or(0).max(1) as f64 / 1000.0;
         println!(
-            "  run {run}: {rows} records, wall {secs:.2} s ({:.0} records/s), read+land {read_s:.2} s ({:.0} records/s), peak RSS {} MiB",
+            "  run {run}: {rows} records, wall {secs:.2} s ({:.0} records/s), read+land {read_s:.2} s ({:.0} records/s), braid CPU {cpu:.2} s ({:.0} records/CPU-s), peak RSS {} MiB",
             rows as f64 / secs,
             rows as f64 / read_s,
+            rows as f64 / cpu.max(0.01),
             hwm / 1024
         );
+        cpus.push(rows as f64 / cpu.max(0.01));
         walls.push(rows as f64 / secs);
         reads.push(rows as f64 / read_s);
         rss.push(hwm as f64 / 1024.0);
@@ -149,9 +166,10 @@ async fn main() {
         let _ = std::fs::remove_file(&report);
     }
     println!(
-        "  median: {:.0} records/s wall, {:.0} records/s read+land, peak RSS {:.0} MiB",
+        "  median: {:.0} records/s wall, {:.0} records/s read+land, {:.0} records/CPU-s of braid, peak RSS {:.0} MiB",
         median(walls),
         median(reads),
+        median(cpus),
         median(rss)
     );
     sb.shutdown().await;
