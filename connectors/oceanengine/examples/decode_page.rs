@@ -31,7 +31,7 @@ fn time(label: &str, body: &[u8], iters: u32, mut f: impl FnMut()) -> f64 {
     }
     let us = t.elapsed().as_secs_f64() * 1e6 / f64::from(iters);
     println!(
-        "  {label:<44} {us:>9.1} µs/page  {:>7.0} MB/s",
+        "  {label:<44} {us:>10.3} µs/page  {:>8.0} MB/s",
         body.len() as f64 / us
     );
     us
