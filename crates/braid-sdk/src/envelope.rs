@@ -678,6 +678,77 @@ mod tests {
         ));
     }
 
+    fn response(body: &'static str, attempts: u32) -> HttpResponse {
+        HttpResponse {
+            status: Default::default(),
+            headers: Default::default(),
+            body: bytes::Bytes::from_static(body.as_bytes()),
+            attempts,
+        }
+    }
+
+    /// A page's decode: the rows' pass of a `{code, data: [..]}` body.
+    fn rows(resp: &HttpResponse) -> Result<usize, PageError> {
+        use crate::json_page::JsonPageDecoder;
+        use arrow_schema::{DataType, Field, Schema};
+        let schema = std::sync::Arc::new(Schema::new(vec![Field::new("a", DataType::Utf8, true)]));
+        let mut dec =
+            JsonPageDecoder::new(schema, &["data".to_owned()], &CodeMessage::value_paths())
+                .unwrap();
+        CodeMessage::page(&mut dec, &resp.body, classify, |m| Error::data("s", m))
+            .map(|p| p.records.num_rows())
+    }
+
+    #[tokio::test]
+    async fn fetch_decoded_fetches_cut_pages_again_and_fails_others_at_once() {
+        let client = HttpClient::new(crate::HttpConfig::new("http://127.0.0.1:9")).unwrap();
+        let answers = std::sync::Mutex::new(vec![
+            response(r#"{"code":0,"data":[{"a":"1"},{"a":"2"}]}"#, 1),
+            response(r#"{"code":0,"data":[{"a":"1"},{"#, 2),
+        ]);
+        let fetch = || {
+            let r = answers.lock().unwrap().pop();
+            async move { r.ok_or_else(|| Error::Internal("no more answers".into())) }
+        };
+        // A cut page, then the whole one: both fetches' retries are counted.
+        let f = fetch_decoded(&client, "/p", 3, fetch, rows).await.unwrap();
+        assert_eq!((f.value, f.retries), (2, 2));
+        assert_eq!(client.stats().retries.load(Ordering::Relaxed), 1);
+        // A code between two composites, seen only by the rows' pass: a bad
+        // request fails at once as the HTTP client's verdict would.
+        let answers = std::sync::Mutex::new(vec![response(
+            r#"{"data":[],"code":40001,"message":"bad","x":{}}"#,
+            1,
+        )]);
+        let fetch = || {
+            let r = answers.lock().unwrap().pop();
+            async move { r.ok_or_else(|| Error::Internal("no more answers".into())) }
+        };
+        let e = fetch_decoded(&client, "/p", 3, fetch, rows)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Config(m) if m == "/p refused the request: code 40001: bad"),
+            "{e}"
+        );
+        // Rate limits are fetched again until the retries are spent.
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let fetch = || {
+            calls.fetch_add(1, Ordering::Relaxed);
+            async {
+                Ok(response(
+                    r#"{"data":[],"code":40100,"message":"slow","x":[]}"#,
+                    1,
+                ))
+            }
+        };
+        let e = fetch_decoded(&client, "/p", 1, fetch, rows)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::RateLimit { .. }), "{e}");
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+    }
+
     #[test]
     fn envelope_values_from_the_rows_pass() {
         let e = CodeMessage::from_values(Some("40100"), Some("slow"), Some("r1")).unwrap();
