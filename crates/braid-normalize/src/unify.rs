@@ -64,6 +64,9 @@ pub struct SourceReport {
 struct Part {
     batch: RecordBatch,
     fresh: Vec<bool>,
+    /// Converted batches not yet in `batch` (concatenated once per source,
+    /// not once per raw batch).
+    pending: Vec<RecordBatch>,
 }
 
 /// Key of a source record in the identity graph: `source/stream/source_id`.
@@ -185,20 +188,24 @@ pub fn unify(root: &Path, pipeline: &Pipeline) -> Result<UnifyReport, UnifyError
                             .or_insert_with(|| Part {
                                 batch: RecordBatch::new_empty(m.table.schema()),
                                 fresh: Vec::new(),
+                                pending: Vec::new(),
                             });
-                        let n = c.batch.num_rows();
-                        part.batch = arrow_select::concat::concat_batches(
-                            &m.table.schema(),
-                            [&part.batch, &c.batch],
-                        )
-                        .map_err(|e| convert_err(sm, stream, e.to_string()))?;
-                        part.fresh.extend(std::iter::repeat_n(fresh, n));
+                        part.fresh
+                            .extend(std::iter::repeat_n(fresh, c.batch.num_rows()));
+                        part.pending.push(c.batch);
                     }
                 }
             }
         }
         // Latest version of each record wins; erased people stay out.
         for ((table, source), part) in built.iter_mut().filter(|((_, s), _)| s == &sm.source) {
+            let pending = std::mem::take(&mut part.pending);
+            part.batch = arrow_select::concat::concat_batches(
+                &table.schema(),
+                std::iter::once(&part.batch).chain(&pending),
+            )
+            .map_err(|e| convert_err(sm, table.name(), e.to_string()))?;
+            drop(pending);
             dedup(part, source, &erased)
                 .map_err(|message| convert_err(sm, table.name(), message))?;
             sr.rows
