@@ -92,7 +92,7 @@ fn a_missing_environment_variable_is_named() {
 
 #[test]
 fn the_shipped_pipelines_validate_and_the_schema_is_published() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = common::manifest_dir().join("..");
     for p in ["pipelines/hubspot_crm.yaml", "pipelines/store_files.yaml"] {
         let f = root.join(p).display().to_string();
         let ran = braid(&["validate", &f], &[("HUBSPOT_ACCESS_TOKEN", "x")]);

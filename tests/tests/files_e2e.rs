@@ -6,7 +6,7 @@ use common::*;
 
 #[test]
 fn store_files_pipeline_lands_every_row_with_exact_types_then_nothing_new() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = common::manifest_dir().join("..");
     let pipeline = root.join("pipelines/store_files.yaml");
     let tmp = tempfile::tempdir().unwrap();
     let wh = tmp.path().join("wh");

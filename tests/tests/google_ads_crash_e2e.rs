@@ -75,7 +75,7 @@ fn env(sb: &Sandbox) -> Vec<(String, String)> {
 /// The shipped pipeline, its two incremental streams only, read one after
 /// the other in 5-day windows, committing at every checkpoint.
 fn pipeline(dir: &Path) -> PathBuf {
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/google_ads.yaml");
+    let shipped = common::manifest_dir().join("../pipelines/google_ads.yaml");
     let text = std::fs::read_to_string(shipped).unwrap();
     let (head, _) = text.split_once("    streams:").unwrap();
     let yaml = format!(

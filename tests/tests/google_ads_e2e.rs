@@ -3,7 +3,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use braid_sandbox::google_ads::{ad_groups, campaigns, figures, today_in};
 use braid_sandbox::{GoogleAdsConfig, SandboxConfig};
@@ -65,7 +65,7 @@ fn env(sb: &braid_sandbox::Sandbox, refresh: &str, days_back: u64) -> Vec<(Strin
 }
 
 fn pipeline() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/google_ads.yaml")
+    common::manifest_dir().join("../pipelines/google_ads.yaml")
 }
 
 fn leaked(text: &str) -> bool {

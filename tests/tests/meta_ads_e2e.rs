@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use braid_sandbox::SandboxConfig;
 use common::*;
@@ -51,7 +51,7 @@ fn env(sb: &braid_sandbox::Sandbox, token: &str, start_days_back: u64) -> Vec<(S
 
 /// The shipped example pipeline.
 fn pipeline() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/meta_ads.yaml")
+    common::manifest_dir().join("../pipelines/meta_ads.yaml")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,7 +41,7 @@ fn env(sb: &braid_sandbox::Sandbox, lookback: u32) -> Vec<(String, String)> {
 
 /// The shipped example pipeline.
 fn pipeline() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/oceanengine_ads.yaml")
+    common::manifest_dir().join("../pipelines/oceanengine_ads.yaml")
 }
 
 /// Project report rows the sandbox serves for `days` (advertiser, project, day, figures).

@@ -22,7 +22,7 @@ fn config(customers: u64, transactions: u64) -> SandboxConfig {
 }
 
 fn pipeline() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/loyaltylion.yaml")
+    common::manifest_dir().join("../pipelines/loyaltylion.yaml")
 }
 
 /// The plugin library, built beside the `braid` binary (scripts/test.sh

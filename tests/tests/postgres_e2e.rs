@@ -55,9 +55,7 @@ async fn pos_db(db: &str, customers: u64, transactions: u64, items: u64) -> toki
         admin.batch_execute(&statement).await.unwrap();
     }
     let client = connect(&url_for(db, None)).await;
-    let sql =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pos.sql"))
-            .unwrap();
+    let sql = std::fs::read_to_string(common::manifest_dir().join("fixtures/pos.sql")).unwrap();
     client
         .batch_execute(&format!(
             "SELECT set_config('braid.customers', '{customers}', false), \
@@ -79,7 +77,7 @@ async fn text(client: &tokio_postgres::Client, sql: &str) -> String {
 
 /// The shipped example pipeline.
 fn shipped() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/postgres_pos.yaml")
+    common::manifest_dir().join("../pipelines/postgres_pos.yaml")
 }
 
 fn env(url: &str) -> Vec<(String, String)> {

@@ -25,7 +25,7 @@ fn config() -> SandboxConfig {
 }
 
 fn pipeline(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../pipelines/{name}.yaml"))
+    common::manifest_dir().join(format!("../pipelines/{name}.yaml"))
 }
 
 /// The demo environment (base URLs, tokens, location ids), with `overrides`.

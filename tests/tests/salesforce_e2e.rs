@@ -63,7 +63,7 @@ fn env(sb: &Sandbox) -> Vec<(String, String)> {
 
 /// The shipped example pipeline.
 fn pipeline() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/salesforce_crm.yaml")
+    common::manifest_dir().join("../pipelines/salesforce_crm.yaml")
 }
 
 /// The shipped pipeline with more connector options (e.g. `request_timeout_ms: 800`).
@@ -302,6 +302,13 @@ async fn an_expired_session_mid_run_is_refreshed_once_and_the_run_completes() {
     let run = tokio::spawn(braid_async(run_args(&pipeline(), &wh, &r), env(&sb)));
     let stats_url = format!("{}/_sandbox/stats", sb.base_url());
     loop {
+        if run.is_finished() {
+            let ran = run.await.unwrap();
+            panic!(
+                "the run ended before its first queryAll page: {}",
+                ran.all()
+            );
+        }
         let stats: serde_json::Value = reqwest::get(&stats_url)
             .await
             .unwrap()

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use braid_sandbox::commerce::Kind;
 use braid_sandbox::SandboxConfig;
@@ -29,7 +29,7 @@ fn env(sb: &braid_sandbox::Sandbox, token: &str) -> Vec<(String, String)> {
 
 /// The shipped example pipeline.
 fn pipeline() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/shopify_store.yaml")
+    common::manifest_dir().join("../pipelines/shopify_store.yaml")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

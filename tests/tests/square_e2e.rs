@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use braid_sandbox::SandboxConfig;
 use common::*;
@@ -27,7 +27,7 @@ fn env(sb: &braid_sandbox::Sandbox, token: &str) -> Vec<(String, String)> {
 
 /// The shipped example pipeline.
 fn pipeline() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/square_pos.yaml")
+    common::manifest_dir().join("../pipelines/square_pos.yaml")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

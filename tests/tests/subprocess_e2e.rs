@@ -411,7 +411,7 @@ fn singer_tap_jsonl_incremental_runs_land_new_records_once_and_never_boundary_re
 
 #[test]
 fn the_shipped_subprocess_pipelines_run() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = common::manifest_dir().join("..");
     let faker = command("AIRBYTE_SOURCE_FAKER");
     let tap = command("TAP_JSONL");
     let tmp = tempfile::tempdir().unwrap();
@@ -444,7 +444,7 @@ fn the_shipped_subprocess_pipelines_run() {
 /// `braid demo` over a copy of the shipped subprocess pipelines, with
 /// `env` as the only connector variables.
 fn demo(dir: &Path, env: &[(&str, &str)]) -> Ran {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = common::manifest_dir().join("..");
     let pipes = dir.join("pipelines");
     if !pipes.exists() {
         std::fs::create_dir_all(pipes.join("data/events")).unwrap();

@@ -49,7 +49,7 @@ fn env(sb: &braid_sandbox::Sandbox, lookback: u32) -> Vec<(String, String)> {
 
 /// The shipped example pipeline.
 fn pipeline() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/tiktok_ads.yaml")
+    common::manifest_dir().join("../pipelines/tiktok_ads.yaml")
 }
 
 fn days(from: NaiveDate, to: NaiveDate) -> impl Iterator<Item = NaiveDate> + Clone {

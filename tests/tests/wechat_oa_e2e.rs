@@ -39,7 +39,7 @@ fn env(sb: &braid_sandbox::Sandbox, lookback: u32) -> Vec<(String, String)> {
 
 /// The shipped example pipeline.
 fn pipeline() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/wechat_oa.yaml")
+    common::manifest_dir().join("../pipelines/wechat_oa.yaml")
 }
 
 fn days(
@@ -70,7 +70,7 @@ async fn followers_and_analytics_land_then_restate_and_unionids_stitch_to_crm_co
     let tmp = tempfile::tempdir().unwrap();
     let wh = tmp.path().join("wh");
     // The CRM first, so unified customers hold both silos.
-    let hubspot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/hubspot_crm.yaml");
+    let hubspot = common::manifest_dir().join("../pipelines/hubspot_crm.yaml");
     let ran = braid_async(
         run_args(&hubspot, &wh, &tmp.path().join("h.json")),
         env(&sb, 3),

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use braid_sandbox::commerce::Kind;
 use braid_sandbox::woocommerce::woo_id;
@@ -33,7 +33,7 @@ fn env(sb: &braid_sandbox::Sandbox, secret: &str) -> Vec<(String, String)> {
 
 /// The shipped example pipeline.
 fn pipeline() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/woocommerce_store.yaml")
+    common::manifest_dir().join("../pipelines/woocommerce_store.yaml")
 }
 
 fn dec(v: &serde_json::Value) -> f64 {

@@ -6,6 +6,17 @@ use std::process::{Command, Output};
 
 use braid_sandbox::{Sandbox, SandboxConfig};
 
+/// The braid-e2e package directory (`tests/`), read when the test runs:
+/// cargo and nextest set `CARGO_MANIFEST_DIR` for every test process. A test
+/// binary that cargo reuses from a build of another checkout of the same
+/// sources (one target dir, a moved clone) would otherwise read the files of
+/// the directory it was compiled in.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// The `braid` binary: `$BRAID_BIN`, or the one cargo built beside this test.
 pub fn braid_bin() -> PathBuf {
     if let Ok(p) = std::env::var("BRAID_BIN") {

@@ -43,7 +43,10 @@ pub fn fixture() -> PathBuf {
                     "--target-dir",
                 ])
                 .arg(&target)
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .current_dir(
+                    std::env::var_os("CARGO_MANIFEST_DIR")
+                        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+                )
                 .status()
                 .expect("run cargo build");
             assert!(status.success(), "building the fixture plugin failed");
