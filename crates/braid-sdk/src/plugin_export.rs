@@ -7,7 +7,7 @@
 ///
 /// Use it once per library, at the crate root:
 ///
-/// ```ignore
+/// ```text
 /// braid_sdk::export_plugin!(MyConnector);
 /// ```
 ///
