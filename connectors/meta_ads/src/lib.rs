@@ -491,16 +491,6 @@ impl MetaAdsSource {
     }
 }
 
-fn concat(schema: &SchemaRef, pending: &mut Vec<RecordBatch>) -> Result<Option<RecordBatch>> {
-    if pending.is_empty() {
-        return Ok(None);
-    }
-    let b = arrow_select::concat::concat_batches(schema, pending.iter())
-        .map_err(|e| Error::Internal(format!("concat: {e}")))?;
-    pending.clear();
-    Ok(Some(b))
-}
-
 fn day(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
@@ -536,7 +526,7 @@ impl MetaAdsSource {
                 buffered += batch.num_rows();
                 if batch.num_rows() > 0 { pending.push(batch); }
                 if buffered >= FLUSH_ROWS || next.is_none() {
-                    if let Some(b) = concat(&schema, &mut pending)? {
+                    if let Some(b) = braid_sdk::take_batch(&schema, &mut pending)? {
                         yield Message::Batch { stream: name.into(), batch: b };
                     }
                     buffered = 0;
@@ -706,7 +696,7 @@ impl MetaAdsSource {
                     buffered += batch.num_rows();
                     if batch.num_rows() > 0 { pending.push(batch); }
                     if buffered >= FLUSH_ROWS || next.is_none() {
-                        if let Some(b) = concat(&schema, &mut pending)? {
+                        if let Some(b) = braid_sdk::take_batch(&schema, &mut pending)? {
                             yield Message::Batch { stream: name.into(), batch: b };
                         }
                         buffered = 0;
@@ -753,7 +743,7 @@ impl MetaAdsSource {
                     buffered += batch.num_rows();
                     if batch.num_rows() > 0 { pending.push(batch); }
                     if buffered >= FLUSH_ROWS {
-                        if let Some(b) = concat(&schema, &mut pending)? {
+                        if let Some(b) = braid_sdk::take_batch(&schema, &mut pending)? {
                             yield Message::Batch { stream: name.into(), batch: b };
                         }
                         buffered = 0;
@@ -762,7 +752,7 @@ impl MetaAdsSource {
                     if after.is_none() { break; }
                 }
             }
-            if let Some(b) = concat(&schema, &mut pending)? {
+            if let Some(b) = braid_sdk::take_batch(&schema, &mut pending)? {
                 yield Message::Batch { stream: name.into(), batch: b };
             }
             // Leads come newest first: only the end of the stream is a safe checkpoint.

@@ -31,7 +31,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use async_trait::async_trait;
 use braid_sdk::envelope::{fetch_decoded, CodeMessage};
-use braid_sdk::report_window::date_from_days;
+use braid_sdk::report_window::{committed_day, days_since_epoch};
 use braid_sdk::{
     AccessToken, Catalog, CheckOutcome, Connector, ConnectorSpec, CursorValue, EnvelopeError,
     Error, HttpClient, HttpConfig, HttpResponse, JsonPage, JsonPageDecoder, Message, MessageStream,
@@ -305,10 +305,6 @@ pub fn today_shanghai() -> NaiveDate {
     (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
 }
 
-fn days_since_epoch(d: NaiveDate) -> i32 {
-    (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN)).num_days() as i32
-}
-
 impl OceanEngineSource {
     /// A source for `config`.
     pub fn new(config: OceanEngineConfig) -> Result<Self> {
@@ -383,17 +379,6 @@ impl OceanEngineSource {
             floor,
             today_shanghai(),
         )
-    }
-}
-
-fn committed_day(state: &StreamState) -> Option<NaiveDate> {
-    match state.cursor.as_ref()? {
-        CursorValue::Date(d) => date_from_days(*d),
-        CursorValue::TimestampMicros(us) => {
-            chrono::DateTime::from_timestamp_micros(*us).map(|t| t.date_naive())
-        }
-        CursorValue::Str(s) => NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok(),
-        CursorValue::Int(_) => None,
     }
 }
 
@@ -482,28 +467,6 @@ fn id_array<'a>(ids: impl Iterator<Item = &'a String>) -> String {
     )
 }
 
-/// A decoder of the rows at `records`, reading the envelope's code,
-/// message and request id (values 0–2) and `data.page_info.total_page`
-/// (value 3, if asked for) in the same pass.
-fn decoder(schema: SchemaRef, records: &[&str], total_page: bool) -> Result<JsonPageDecoder> {
-    let path: Vec<String> = records.iter().map(|s| (*s).to_owned()).collect();
-    let mut values = CodeMessage::value_paths();
-    if total_page {
-        values.push(vec!["data".into(), "page_info".into(), "total_page".into()]);
-    }
-    JsonPageDecoder::new(schema, &path, &values)
-        .map_err(|e| Error::Internal(format!("arrow-json decoder: {e}")))
-}
-
-/// `data.page_info.total_page` of a page decoded by [`decoder`].
-fn total_page(p: &JsonPage) -> Option<u64> {
-    p.values
-        .get(3)
-        .cloned()
-        .flatten()
-        .and_then(|t| t.parse().ok())
-}
-
 /// One page's rows and envelope, from one pass of `dec`.
 fn decode_page(
     dec: &mut JsonPageDecoder,
@@ -516,22 +479,12 @@ fn decode_page(
     })
 }
 
-fn concat(schema: &SchemaRef, pending: &mut Vec<RecordBatch>) -> Result<Option<RecordBatch>> {
-    if pending.is_empty() {
-        return Ok(None);
-    }
-    let b = arrow_select::concat::concat_batches(schema, pending.iter())
-        .map_err(|e| Error::Internal(format!("concat: {e}")))?;
-    pending.clear();
-    Ok(Some(b))
-}
-
 impl OceanEngineSource {
     fn advertisers(self, schema: SchemaRef) -> MessageStream {
         Box::pin(async_stream::try_stream! {
             let name = Kind::Advertisers.name();
             let wire = schema::wire(&schema);
-            let mut dec = decoder(wire.clone(), &["data"], false)?;
+            let mut dec = CodeMessage::page_decoder(wire.clone(), &["data"], false)?;
             let retries = self.config.max_retries as u32;
             let fields: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
             let fields = serde_json::to_string(&fields).unwrap_or_default();
@@ -545,7 +498,7 @@ impl OceanEngineSource {
                 yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(f.retries) };
                 pending.push(batch);
             }
-            if let Some(batch) = concat(&schema, &mut pending)? {
+            if let Some(batch) = braid_sdk::take_batch(&schema, &mut pending)? {
                 yield Message::Batch { stream: name.into(), batch };
             }
             yield Message::Checkpoint { stream: name.into(), resume: None };
@@ -575,7 +528,7 @@ impl OceanEngineSource {
             };
             let size = self.config.page_size;
             let wire = schema::wire(&schema);
-            let mut dec = decoder(wire, &["data", "list"], true)?;
+            let mut dec = CodeMessage::page_decoder(wire, &["data", "list"], true)?;
             let retries = self.config.max_retries as u32;
             let mut pending: Vec<RecordBatch> = Vec::new();
             let mut buffered = 0usize;
@@ -589,7 +542,7 @@ impl OceanEngineSource {
                     ];
                     let what = format!("GET {path} (advertiser {adv}, page {page})");
                     let f = fetch_decoded(&self.client, path, retries, || self.get(path, &query), |resp| decode_page(&mut dec, resp, name, &what)).await?;
-                    let total_page = total_page(&f.value);
+                    let total_page = CodeMessage::total_page(&f.value);
                     let batch = schema::to_stream(f.value.records, &schema).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
                     yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(f.retries) };
                     let n = batch.num_rows();
@@ -602,7 +555,7 @@ impl OceanEngineSource {
                         None => n as u64 == size,
                     };
                     if buffered >= FLUSH_ROWS || !more {
-                        if let Some(batch) = concat(&schema, &mut pending)? {
+                        if let Some(batch) = braid_sdk::take_batch(&schema, &mut pending)? {
                             buffered = 0;
                             yield Message::Batch { stream: name.into(), batch };
                         }
@@ -660,7 +613,7 @@ impl OceanEngineSource {
                 Field::new("dimensions", DataType::Struct(row.0.clone()), true),
                 Field::new("metrics", DataType::Struct(row.1.clone()), true),
             ]));
-            let mut dec = decoder(wire, &["data", "rows"], true)?;
+            let mut dec = CodeMessage::page_decoder(wire, &["data", "rows"], true)?;
             let retries = self.config.max_retries as u32;
             let size = self.config.report_page_size;
             let mut pending: Vec<RecordBatch> = Vec::new();
@@ -682,7 +635,7 @@ impl OceanEngineSource {
                         ];
                         let what = format!("GET {path} (advertiser {adv}, {}..{}, page {page})", window.start, window.end);
                         let f = fetch_decoded(&self.client, path, retries, || self.get(path, &query), |resp| decode_page(&mut dec, resp, name, &what)).await?;
-                        let total_page = total_page(&f.value);
+                        let total_page = CodeMessage::total_page(&f.value);
                         let batch = report_batch(f.value.records, adv, &schema).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
                         yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(f.retries) };
                         let n = batch.num_rows();
@@ -691,7 +644,7 @@ impl OceanEngineSource {
                             pending.push(batch);
                         }
                         if buffered >= FLUSH_ROWS {
-                            if let Some(batch) = concat(&schema, &mut pending)? {
+                            if let Some(batch) = braid_sdk::take_batch(&schema, &mut pending)? {
                                 buffered = 0;
                                 yield Message::Batch { stream: name.into(), batch };
                             }
@@ -706,7 +659,7 @@ impl OceanEngineSource {
                         page += 1;
                     }
                 }
-                if let Some(batch) = concat(&schema, &mut pending)? {
+                if let Some(batch) = braid_sdk::take_batch(&schema, &mut pending)? {
                     buffered = 0;
                     yield Message::Batch { stream: name.into(), batch };
                 }
@@ -771,6 +724,7 @@ fn report_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use braid_sdk::report_window::date_from_days;
 
     #[test]
     fn envelope_codes_are_classified_with_the_vendor_words() {
@@ -817,7 +771,7 @@ mod tests {
 
     fn decode(body: &str) -> Result<JsonPage, braid_sdk::envelope::PageError> {
         let wire = schema::wire(&schema::promotions());
-        let mut dec = decoder(wire, &["data", "list"], true).unwrap();
+        let mut dec = CodeMessage::page_decoder(wire, &["data", "list"], true).unwrap();
         let resp = HttpResponse {
             status: Default::default(),
             headers: Default::default(),
@@ -839,7 +793,7 @@ mod tests {
             assert_eq!(envelope(body.as_bytes()), None, "{body}");
             let p = decode(&body).unwrap();
             assert_eq!(p.records.num_rows(), 2);
-            assert_eq!(total_page(&p), Some(3));
+            assert_eq!(CodeMessage::total_page(&p), Some(3));
             assert_eq!(
                 p.records.column(0).as_string::<i32>().value(1),
                 "7300000000000000202"
@@ -917,7 +871,7 @@ mod tests {
             Field::new("dimensions", DataType::Struct(d), true),
             Field::new("metrics", DataType::Struct(m), true),
         ]));
-        let mut dec = decoder(wire, &["data", "rows"], true).unwrap();
+        let mut dec = CodeMessage::page_decoder(wire, &["data", "rows"], true).unwrap();
         let body = r#"{"code":0,"data":{"rows":[{"dimensions":{"stat_time_day":"2026-12-01","cdp_project_id":"7300000000000000101","cdp_project_name":"双十二"},"metrics":{"stat_cost":"123.45","show_cnt":"1000","click_cnt":"12","convert_cnt":"3","new_metric":"x"}}],"page_info":{"total_page":1}}}"#.as_bytes();
         let p = dec.decode(body).unwrap();
         assert_eq!(

@@ -36,7 +36,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use async_trait::async_trait;
 use braid_sdk::envelope::{fetch_decoded, CodeMessage, PageError};
-use braid_sdk::report_window::date_from_days;
+use braid_sdk::report_window::{committed_day, days_since_epoch};
 use braid_sdk::{
     Catalog, CheckOutcome, Connector, ConnectorSpec, CursorValue, EnvelopeError, Error, HttpClient,
     HttpConfig, HttpResponse, JsonPage, JsonPageDecoder, Message, MessageStream, ReadRequest,
@@ -249,10 +249,6 @@ fn latest_today() -> NaiveDate {
     (chrono::Utc::now() + chrono::Duration::hours(14)).date_naive()
 }
 
-fn days_since_epoch(d: NaiveDate) -> i32 {
-    (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN)).num_days() as i32
-}
-
 impl TikTokAdsSource {
     /// A source for `config`.
     pub fn new(config: TikTokAdsConfig) -> Result<Self> {
@@ -376,17 +372,6 @@ impl TikTokAdsSource {
     }
 }
 
-fn committed_day(state: &StreamState) -> Option<NaiveDate> {
-    match state.cursor.as_ref()? {
-        CursorValue::Date(d) => date_from_days(*d),
-        CursorValue::TimestampMicros(us) => {
-            chrono::DateTime::from_timestamp_micros(*us).map(|t| t.date_naive())
-        }
-        CursorValue::Str(s) => NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok(),
-        CursorValue::Int(_) => None,
-    }
-}
-
 #[async_trait]
 impl Source for TikTokAdsSource {
     async fn check(&self) -> Result<CheckOutcome> {
@@ -454,28 +439,6 @@ fn id_array<'a>(ids: impl Iterator<Item = &'a String>) -> String {
     serde_json::to_string(&ids.collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into())
 }
 
-/// A decoder of the rows at `records`, reading the envelope's code,
-/// message and request id (values 0–2) and `data.page_info.total_page`
-/// (value 3, if asked for) in the same pass.
-fn decoder(schema: SchemaRef, records: &[&str], total_page: bool) -> Result<JsonPageDecoder> {
-    let path: Vec<String> = records.iter().map(|s| (*s).to_owned()).collect();
-    let mut values = CodeMessage::value_paths();
-    if total_page {
-        values.push(vec!["data".into(), "page_info".into(), "total_page".into()]);
-    }
-    JsonPageDecoder::new(schema, &path, &values)
-        .map_err(|e| Error::Internal(format!("arrow-json decoder: {e}")))
-}
-
-/// `data.page_info.total_page` of a page decoded by [`decoder`].
-fn total_page(p: &JsonPage) -> Option<u64> {
-    p.values
-        .get(3)
-        .cloned()
-        .flatten()
-        .and_then(|t| t.parse().ok())
-}
-
 /// One page's rows and envelope, from one pass of `dec`.
 fn decode_page(
     dec: &mut JsonPageDecoder,
@@ -488,22 +451,12 @@ fn decode_page(
     })
 }
 
-fn concat(schema: &SchemaRef, pending: &mut Vec<RecordBatch>) -> Result<Option<RecordBatch>> {
-    if pending.is_empty() {
-        return Ok(None);
-    }
-    let b = arrow_select::concat::concat_batches(schema, pending.iter())
-        .map_err(|e| Error::Internal(format!("concat: {e}")))?;
-    pending.clear();
-    Ok(Some(b))
-}
-
 impl TikTokAdsSource {
     fn advertisers(self, schema: SchemaRef) -> MessageStream {
         Box::pin(async_stream::try_stream! {
             let name = Kind::Advertisers.name();
             let wire = schema::wire(&schema);
-            let mut dec = decoder(wire, &["data", "list"], false)?;
+            let mut dec = CodeMessage::page_decoder(wire, &["data", "list"], false)?;
             let retries = self.config.max_retries as u32;
             let fields: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
             let fields = serde_json::to_string(&fields).unwrap_or_default();
@@ -516,7 +469,7 @@ impl TikTokAdsSource {
                 yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(f.retries) };
                 pending.push(batch);
             }
-            if let Some(batch) = concat(&schema, &mut pending)? {
+            if let Some(batch) = braid_sdk::take_batch(&schema, &mut pending)? {
                 yield Message::Batch { stream: name.into(), batch };
             }
             yield Message::Checkpoint { stream: name.into(), resume: None };
@@ -541,7 +494,7 @@ impl TikTokAdsSource {
                 None => (0, 1),
             };
             let size = self.config.page_size;
-            let mut dec = decoder(schema::wire(&schema), &["data", "list"], true)?;
+            let mut dec = CodeMessage::page_decoder(schema::wire(&schema), &["data", "list"], true)?;
             let retries = self.config.max_retries as u32;
             let mut pending: Vec<RecordBatch> = Vec::new();
             let mut buffered = 0usize;
@@ -555,7 +508,7 @@ impl TikTokAdsSource {
                     ];
                     let what = format!("GET {path} (advertiser {adv}, page {page})");
                     let f = fetch_decoded(&self.client, path, retries, || self.get(path, &query), |resp| decode_page(&mut dec, resp, name, &what)).await?;
-                    let total_page = total_page(&f.value);
+                    let total_page = CodeMessage::total_page(&f.value);
                     let batch = schema::to_stream(f.value.records, &schema).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
                     yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(f.retries) };
                     let n = batch.num_rows();
@@ -568,7 +521,7 @@ impl TikTokAdsSource {
                         None => n as u64 == size,
                     };
                     if buffered >= FLUSH_ROWS || !more {
-                        if let Some(batch) = concat(&schema, &mut pending)? {
+                        if let Some(batch) = braid_sdk::take_batch(&schema, &mut pending)? {
                             buffered = 0;
                             yield Message::Batch { stream: name.into(), batch };
                         }
@@ -628,7 +581,7 @@ impl TikTokAdsSource {
                 Field::new("dimensions", DataType::Struct(row.0.clone()), true),
                 Field::new("metrics", DataType::Struct(row.1.clone()), true),
             ]));
-            let mut dec = decoder(wire, &["data", "list"], true)?;
+            let mut dec = CodeMessage::page_decoder(wire, &["data", "list"], true)?;
             let retries = self.config.max_retries as u32;
             let size = self.config.report_page_size;
             let data_level = format!("AUCTION_{}", level.to_uppercase());
@@ -652,7 +605,7 @@ impl TikTokAdsSource {
                         ];
                         let what = format!("GET {REPORT} (advertiser {}, {}..{}, page {page})", account.id, window.start, window.end);
                         let f = fetch_decoded(&self.client, REPORT, retries, || self.get(REPORT, &query), |resp| decode_page(&mut dec, resp, name, &what)).await?;
-                        let total_page = total_page(&f.value);
+                        let total_page = CodeMessage::total_page(&f.value);
                         let batch = report_batch(f.value.records, account, level, &schema).map_err(|e| Error::data(name, format!("{what}: {e}")))?;
                         yield Message::Progress { stream: name.into(), pages: 1, retries: u64::from(f.retries) };
                         let n = batch.num_rows();
@@ -661,7 +614,7 @@ impl TikTokAdsSource {
                             pending.push(batch);
                         }
                         if buffered >= FLUSH_ROWS {
-                            if let Some(batch) = concat(&schema, &mut pending)? {
+                            if let Some(batch) = braid_sdk::take_batch(&schema, &mut pending)? {
                                 buffered = 0;
                                 yield Message::Batch { stream: name.into(), batch };
                             }
@@ -676,7 +629,7 @@ impl TikTokAdsSource {
                         page += 1;
                     }
                 }
-                if let Some(batch) = concat(&schema, &mut pending)? {
+                if let Some(batch) = braid_sdk::take_batch(&schema, &mut pending)? {
                     buffered = 0;
                     yield Message::Batch { stream: name.into(), batch };
                 }
@@ -751,6 +704,7 @@ fn report_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use braid_sdk::report_window::date_from_days;
 
     #[test]
     fn envelope_codes_are_classified_with_the_vendor_words() {
@@ -798,7 +752,7 @@ mod tests {
             Field::new("dimensions", DataType::Struct(d), true),
             Field::new("metrics", DataType::Struct(m), true),
         ]));
-        decoder(wire, &["data", "list"], true).unwrap()
+        CodeMessage::page_decoder(wire, &["data", "list"], true).unwrap()
     }
 
     fn response(body: &str) -> HttpResponse {
@@ -826,7 +780,7 @@ mod tests {
             assert_eq!(envelope(body.as_bytes()), None);
             let p = run(&body).unwrap();
             assert_eq!(p.records.num_rows(), 2);
-            assert_eq!(total_page(&p), Some(2));
+            assert_eq!(CodeMessage::total_page(&p), Some(2));
         }
         // An error code on a page with rows, before and after `data`.
         let body = format!(r#"{{"code":40100,"message":"QPS","request_id":"r7",{data}}}"#);
@@ -865,7 +819,7 @@ mod tests {
             Field::new("dimensions", DataType::Struct(d), true),
             Field::new("metrics", DataType::Struct(m), true),
         ]));
-        let mut dec = decoder(wire, &["data", "list"], true).unwrap();
+        let mut dec = CodeMessage::page_decoder(wire, &["data", "list"], true).unwrap();
         let body = br#"{"code":0,"data":{"list":[{"dimensions":{"ad_id":"1830000000000000017","stat_time_day":"2026-12-01 00:00:00"},"metrics":{"spend":"123.45","impressions":"1000","clicks":"12","conversion":"3","campaign_id":"1810000000000000011","adgroup_id":"1820000000000000013","ad_name":"Creative","new_metric":"x"}}],"page_info":{"page":1,"total_page":1}}}"#;
         let p = dec.decode(body).unwrap();
         assert_eq!(

@@ -37,7 +37,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 use braid_sdk::envelope::{fetch_decoded, PageError};
-use braid_sdk::report_window::date_from_days;
+use braid_sdk::report_window::{committed_day, days_since_epoch};
 use braid_sdk::{
     AccessToken, Catalog, CheckOutcome, Connector, ConnectorSpec, CursorValue, EnvelopeError,
     Error, HttpClient, HttpConfig, HttpResponse, JsonPage, JsonPageDecoder, Message, MessageStream,
@@ -293,21 +293,6 @@ pub fn yesterday_shanghai() -> NaiveDate {
     (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive() - chrono::Duration::days(1)
 }
 
-fn days_since_epoch(d: NaiveDate) -> i32 {
-    (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN)).num_days() as i32
-}
-
-fn committed_day(state: &StreamState) -> Option<NaiveDate> {
-    match state.cursor.as_ref()? {
-        CursorValue::Date(d) => date_from_days(*d),
-        CursorValue::TimestampMicros(us) => {
-            chrono::DateTime::from_timestamp_micros(*us).map(|t| t.date_naive())
-        }
-        CursorValue::Str(s) => NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok(),
-        CursorValue::Int(_) => None,
-    }
-}
-
 /// A `user/get` page.
 #[derive(Deserialize)]
 struct UserList {
@@ -330,16 +315,6 @@ struct UserList {
 struct OpenIds {
     #[serde(default)]
     openid: Vec<String>,
-}
-
-fn concat(schema: &SchemaRef, pending: &mut Vec<RecordBatch>) -> Result<Option<RecordBatch>> {
-    if pending.is_empty() {
-        return Ok(None);
-    }
-    let b = arrow_select::concat::concat_batches(schema, pending.iter())
-        .map_err(|e| Error::Internal(format!("concat: {e}")))?;
-    pending.clear();
-    Ok(Some(b))
 }
 
 /// A decoder of the rows at `records`, reading `errcode` and `errmsg`
@@ -596,13 +571,13 @@ impl WeChatOaSource {
                     buffered += b.num_rows();
                     pending.push(b);
                     if buffered >= FLUSH_ROWS {
-                        if let Some(b) = concat(&schema, &mut pending)? {
+                        if let Some(b) = braid_sdk::take_batch(&schema, &mut pending)? {
                             buffered = 0;
                             yield Message::Batch { stream: name.into(), batch: b };
                         }
                     }
                 }
-                if let Some(b) = concat(&schema, &mut pending)? {
+                if let Some(b) = braid_sdk::take_batch(&schema, &mut pending)? {
                     yield Message::Batch { stream: name.into(), batch: b };
                 }
                 let after = page.next_openid.unwrap_or_default();

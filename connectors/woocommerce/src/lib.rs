@@ -433,16 +433,6 @@ fn filter(batch: RecordBatch, keep: Vec<bool>) -> Result<RecordBatch> {
         .map_err(|e| Error::Internal(format!("filter: {e}")))
 }
 
-fn concat(schema: &SchemaRef, pending: &mut Vec<RecordBatch>) -> Result<Option<RecordBatch>> {
-    if pending.is_empty() {
-        return Ok(None);
-    }
-    let batch = arrow_select::concat::concat_batches(schema, pending.iter())
-        .map_err(|e| Error::Internal(format!("concat: {e}")))?;
-    pending.clear();
-    Ok(Some(batch))
-}
-
 /// The ids of a page's first and last record, to notice a server that ignores `page`.
 fn page_span(batch: &RecordBatch) -> Result<Option<(i64, i64)>> {
     let ids = id_column(batch)?;
@@ -538,7 +528,7 @@ impl WooCommerceSource {
                     pending.push(records);
                 }
                 if buffered >= FLUSH_ROWS || last {
-                    if let Some(batch) = concat(&schema, &mut pending)? {
+                    if let Some(batch) = braid_sdk::take_batch(&schema, &mut pending)? {
                         buffered = 0;
                         yield Message::Batch { stream: name.into(), batch };
                     }
@@ -622,7 +612,7 @@ impl WooCommerceSource {
                     pending.push(records);
                 }
                 if buffered >= FLUSH_ROWS || last {
-                    if let Some(batch) = concat(&schema, &mut pending)? {
+                    if let Some(batch) = braid_sdk::take_batch(&schema, &mut pending)? {
                         buffered = 0;
                         yield Message::Batch { stream: name.into(), batch };
                     }

@@ -513,6 +513,33 @@ impl CodeMessage {
             .collect()
     }
 
+    /// A decoder of the rows at `records` that also reads the envelope's
+    /// code, message and request id (values 0–2) and, if `total_page`,
+    /// `data.page_info.total_page` (value 3) in the same pass.
+    pub fn page_decoder(
+        schema: arrow_schema::SchemaRef,
+        records: &[&str],
+        total_page: bool,
+    ) -> Result<JsonPageDecoder, Error> {
+        let path: Vec<String> = records.iter().map(|s| (*s).to_owned()).collect();
+        let mut values = CodeMessage::value_paths();
+        if total_page {
+            values.push(vec!["data".into(), "page_info".into(), "total_page".into()]);
+        }
+        JsonPageDecoder::new(schema, &path, &values)
+            .map_err(|e| Error::Internal(format!("arrow-json decoder: {e}")))
+    }
+
+    /// `data.page_info.total_page` of a page decoded by a
+    /// [`CodeMessage::page_decoder`] asked for it.
+    pub fn total_page(p: &JsonPage) -> Option<u64> {
+        p.values
+            .get(3)
+            .cloned()
+            .flatten()
+            .and_then(|t| t.parse().ok())
+    }
+
     /// Decodes a page's rows and its envelope in one pass of `dec`, whose
     /// first three value paths are [`CodeMessage::value_paths`]: a
     /// malformed body or an error code classified by `classify` is a

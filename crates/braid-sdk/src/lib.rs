@@ -45,3 +45,18 @@ pub use paging::{next_link, PageTokenGuard};
 pub use report_window::ReportRange;
 /// Configs, specs and resume state are `serde_json` values.
 pub use serde_json;
+
+/// The batches a stream has buffered, as one batch (`None` when there are
+/// none); `pending` is left empty for the next ones.
+pub fn take_batch(
+    schema: &arrow_schema::SchemaRef,
+    pending: &mut Vec<arrow_array::RecordBatch>,
+) -> Result<Option<arrow_array::RecordBatch>> {
+    if pending.is_empty() {
+        return Ok(None);
+    }
+    let b = arrow_select::concat::concat_batches(schema, pending.iter())
+        .map_err(|e| Error::Internal(format!("concat: {e}")))?;
+    pending.clear();
+    Ok(Some(b))
+}

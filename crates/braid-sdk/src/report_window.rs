@@ -74,6 +74,25 @@ impl ReportRange {
     }
 }
 
+/// Days since the Unix epoch (a `Date32` value) of `d`.
+pub fn days_since_epoch(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN)).num_days() as i32
+}
+
+/// The day a report stream's cursor has committed: a `Date32` cursor, a
+/// timestamp's UTC date, or the date at the head of a string.
+pub fn committed_day(state: &braid_core::StreamState) -> Option<NaiveDate> {
+    use braid_core::CursorValue;
+    match state.cursor.as_ref()? {
+        CursorValue::Date(d) => date_from_days(*d),
+        CursorValue::TimestampMicros(us) => {
+            chrono::DateTime::from_timestamp_micros(*us).map(|t| t.date_naive())
+        }
+        CursorValue::Str(s) => NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok(),
+        CursorValue::Int(_) => None,
+    }
+}
+
 /// A `Date32` cursor value (days since the Unix epoch) as a date.
 pub fn date_from_days(days: i32) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::Duration::days(days.into()))
