@@ -657,13 +657,8 @@ impl Frequencies {
     }
 
     fn u(&self, map: &HashMap<u64, u32>, v: &Option<String>, fallback: f64) -> f64 {
-        match v {
-            Some(v) if self.total > 0 => {
-                let n = map.get(&fnv(v)).copied().unwrap_or(1);
-                (f64::from(n) / f64::from(self.total)).max(fallback.min(1e-6))
-            }
-            _ => fallback,
-        }
+        v.as_deref()
+            .map_or(fallback, |v| self.u_key(map, fnv(v), fallback))
     }
 }
 
